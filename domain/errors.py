@@ -1,0 +1,24 @@
+class DomainError(Exception):
+    """A business rule said no.  Final: retrying the command cannot help."""
+
+    code = "domain_error"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class DuplicateSku(DomainError):
+    code = "duplicate_sku"
+
+
+class ProductAlreadyExists(DomainError):
+    code = "product_exists"
+
+
+class ProductNotFound(DomainError):
+    code = "product_not_found"
+
+
+class InsufficientStock(DomainError):
+    code = "insufficient_stock"

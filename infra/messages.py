@@ -1,0 +1,118 @@
+"""The messages that cross Redis: a command for the ``commands`` queue and
+a "stream changed" notification for the ``projections`` queue.
+
+The web tier builds messages here instead of importing the actors, so it
+needs neither the actors' code nor a global broker."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+from dramatiq import Broker
+
+from domain.commands import Command
+from infra.eventstore import Commit
+
+COMMANDS_QUEUE = "commands"
+PROJECTIONS_QUEUE = "projections"
+HANDLE_COMMAND = "handle_command"
+PROJECT_STREAM = "project_stream"
+
+
+def rfc3339(t: datetime) -> str:
+    """``2026-11-26T05:40:00.123Z``: UTC, milliseconds, as MongoDB keeps them."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_rfc3339(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class CommandEnvelope:
+    """A command with what the service needs to track it."""
+
+    command_id: str
+    type: str
+    stream_id: str
+    stream_type: str
+    payload: dict[str, Any]
+    correlation_id: str
+    submitted_at: str
+    causation_id: str | None = None
+
+    @classmethod
+    def wrap(
+        cls,
+        command: Command,
+        *,
+        command_id: str,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        submitted_at: datetime | None = None,
+    ) -> CommandEnvelope:
+        return cls(
+            command_id=command_id,
+            type=command.type,
+            stream_id=command.stream_id,
+            stream_type=command.stream_type,
+            payload=command.to_dict(),
+            correlation_id=correlation_id or command_id,
+            causation_id=causation_id,
+            submitted_at=rfc3339(submitted_at or datetime.now(UTC)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CommandEnvelope:
+        return cls(**data)
+
+
+def command_message(envelope: CommandEnvelope) -> dramatiq.Message:
+    return dramatiq.Message(
+        queue_name=COMMANDS_QUEUE,
+        actor_name=HANDLE_COMMAND,
+        args=(envelope.to_dict(),),
+        kwargs={},
+        options={},
+    )
+
+
+def notification(commit: Commit) -> dict[str, Any]:
+    """ "Stream X changed", carrying the commit's events so that a projector
+    that is up to date needs no read of the event store."""
+    return {
+        "stream_id": commit.stream_id,
+        "stream_type": commit.stream_type,
+        "version_from": commit.version_from,
+        "version_to": commit.version_to,
+        "events": commit.events,
+        "recorded_at": rfc3339(commit.recorded_at),
+        "command_id": commit.command_id,
+        "correlation_id": commit.correlation_id,
+    }
+
+
+def notification_message(commit: Commit) -> dramatiq.Message:
+    return dramatiq.Message(
+        queue_name=PROJECTIONS_QUEUE,
+        actor_name=PROJECT_STREAM,
+        args=(notification(commit),),
+        kwargs={},
+        options={},
+    )
+
+
+class Publisher:
+    """Announces commits to the read side."""
+
+    def __init__(self, broker: Broker):
+        self._broker = broker
+
+    def publish(self, commit: Commit) -> None:
+        self._broker.enqueue(notification_message(commit))

@@ -1,0 +1,32 @@
+"""MongoDB connections and the indexes every collection needs."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.database import Database
+
+from infra.settings import Settings
+
+COMMITS = "commits"
+SKU_CLAIMS = "sku_claims"
+PRODUCTS = "products"
+
+
+def connect(settings: Settings, *, appname: str, **options) -> Database:
+    """A database handle.  Call it after forking: pymongo is not fork-safe."""
+    options = {"tz_aware": True, "appname": appname, "serverSelectionTimeoutMS": 5000, **options}
+    client: MongoClient = MongoClient(settings.mongodb_uri, **options)
+    return client[settings.mongodb_database]
+
+
+def ensure_indexes(db: Database) -> list[str]:
+    """Create every index the service relies on.  Safe to run again."""
+    commits = db[COMMITS]
+    return [
+        # Optimistic concurrency: two writers that loaded the same version
+        # cannot both append.
+        commits.create_index([("stream_id", ASCENDING), ("version_from", ASCENDING)], unique=True),
+        # A redelivered command finds its commit instead of deciding twice.
+        commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
+        db[PRODUCTS].create_index([("sku", ASCENDING)]),
+    ]

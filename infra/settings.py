@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pymongo.uri_parser import parse_uri
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to know, read once from the environment."""
+
+    mongodb_uri: str
+    mongodb_database: str
+    redis_url: str
+    #: Prefix of every Redis key the service writes (the Dramatiq namespace too).
+    redis_namespace: str = "shop"
+    #: How long a command's status can be read after it was accepted.
+    command_status_ttl_s: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from ``MONGODB_URI``, ``REDIS_URL`` and friends.
+
+        Raises:
+          ConfigurationError: a required variable is missing or malformed.
+        """
+        missing = [name for name in ("MONGODB_URI", "REDIS_URL") if not environ.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"{' and '.join(missing)} not set: point them at MongoDB and Redis, "
+                "or start the service with `make run`, which starts embedded ones"
+            )
+        uri = environ["MONGODB_URI"]
+        try:
+            database = environ.get("MONGODB_DATABASE") or parse_uri(uri)["database"] or "shop"
+        except Exception as exc:
+            raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
+        try:
+            ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
+        except ValueError:
+            raise ConfigurationError("COMMAND_STATUS_TTL must be a whole number of seconds") from None
+        return cls(
+            mongodb_uri=uri,
+            mongodb_database=database,
+            redis_url=environ["REDIS_URL"],
+            redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
+            command_status_ttl_s=ttl,
+        )

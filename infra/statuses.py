@@ -1,0 +1,76 @@
+"""Command statuses, kept in Redis so that the web tier can answer
+``GET /commands/{id}`` without touching the event store.
+
+One key per command holds the whole record as JSON: the web tier writes it
+``accepted`` before it enqueues, and the command actor overwrites it with
+the outcome.  Each write is a single ``SET ... EX``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from infra.messages import CommandEnvelope, rfc3339
+
+ACCEPTED = "accepted"
+SUCCEEDED = "succeeded"
+REJECTED = "rejected"
+FAILED = "failed"
+FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
+
+
+class CommandStatuses:
+    def __init__(self, client: redis.Redis, *, namespace: str, ttl_s: int):
+        self._redis = client
+        self._namespace = namespace
+        self._ttl_s = ttl_s
+
+    def _key(self, command_id: str) -> str:
+        return f"{self._namespace}:command:{command_id}"
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._redis.set(self._key(record["command_id"]), json.dumps(record), ex=self._ttl_s)
+
+    def accept(self, envelope: CommandEnvelope) -> None:
+        self._write(record(envelope, ACCEPTED))
+
+    def finish(
+        self,
+        envelope: CommandEnvelope,
+        status: str,
+        *,
+        version: int | None = None,
+        error: dict[str, str] | None = None,
+    ) -> None:
+        assert status in FINAL
+        self._write(record(envelope, status, version=version, error=error, completed=True))
+
+    def forget(self, command_id: str) -> None:
+        self._redis.delete(self._key(command_id))
+
+    def get(self, command_id: str) -> dict[str, Any] | None:
+        raw = self._redis.get(self._key(command_id))
+        return json.loads(raw) if raw is not None else None
+
+
+def record(
+    envelope: CommandEnvelope,
+    status: str,
+    *,
+    version: int | None = None,
+    error: dict[str, str] | None = None,
+    completed: bool = False,
+) -> dict[str, Any]:
+    return {
+        "command_id": envelope.command_id,
+        "type": envelope.type,
+        "status": status,
+        "submitted_at": envelope.submitted_at,
+        "completed_at": rfc3339(datetime.now(UTC)) if completed else None,
+        "stream_id": envelope.stream_id,
+        "version": version,
+        "error": error,
+    }

@@ -1,0 +1,136 @@
+"""The Procfile's processes, started for real, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from honcho.environ import parse_procfile
+
+from infra.embedded import free_port
+from infra.settings import Settings
+from tests.conftest import cleanup, isolated_settings
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCFILE = parse_procfile((ROOT / "Procfile").read_text()).processes
+
+
+def procfile_env(settings: Settings, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        PORT=str(port),
+        WEB_HOST="127.0.0.1",
+        WEB_CONCURRENCY="2",
+        MONGODB_URI=settings.mongodb_uri,
+        REDIS_URL=settings.redis_url,
+        REDIS_NAMESPACE=settings.redis_namespace,
+    )
+    return env
+
+
+@dataclass
+class Stack:
+    url: str
+    settings: Settings
+    processes: dict[str, subprocess.Popen]
+    logs: Path
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=10, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=10, **kwargs)
+
+    def wait_for(self, command_id: str, timeout: float = 30.0) -> dict:
+        """Poll ``/commands/{id}`` until its status is final, with a deadline."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while time.monotonic() < deadline:
+            status = self.get(f"/commands/{command_id}").json()
+            if status["status"] != "accepted":
+                return status
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        raise AssertionError(f"command {command_id} still accepted after {timeout} s\n{self.tail()}")
+
+    def wait_for_product(self, product_id: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while time.monotonic() < deadline:
+            answer = self.get(f"/products/{product_id}")
+            if answer.status_code == 200:
+                return answer.json()
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        raise AssertionError(f"product {product_id} not projected after {timeout} s\n{self.tail()}")
+
+    def tail(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+def start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
+    log = open(logs / f"{name}.log", "ab")
+    # A session of its own, so that the whole process group (sh, the
+    # master, its workers) is ended together, by the PID we started.
+    return subprocess.Popen(
+        ["sh", "-c", PROCFILE[name]], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"web exited with {process.returncode}")
+        try:
+            requests.get(url + "/commands/00000000-0000-4000-8000-000000000000", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError("web did not listen in time")
+
+
+@pytest.fixture(scope="module")
+def stack(backends, tmp_path_factory):
+    settings = isolated_settings(backends, "e2e")
+    logs = tmp_path_factory.mktemp("logs")
+    port = free_port()
+    env = procfile_env(settings, port)
+    release = subprocess.run(
+        ["sh", "-c", PROCFILE["release"]], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )
+    assert release.returncode == 0, release.stderr.decode()
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name in ("web", "worker", "projector"):
+            processes[name] = start(name, env, logs)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, processes["web"])
+        yield Stack(url, settings, processes, logs)
+    finally:
+        for process in processes.values():
+            stop(process)
+        cleanup(settings)

@@ -1,0 +1,235 @@
+"""The command side against the real Redis and store: the handler alone,
+and through a real Dramatiq worker."""
+
+import threading
+
+import pytest
+from pymongo import MongoClient
+
+from domain.commands import AdjustStock, CreateProduct
+from infra.eventstore import EventStore
+from infra.messages import CommandEnvelope, Publisher, command_message
+from infra.mongo import COMMITS, PRODUCTS, SKU_CLAIMS, connect
+from infra.settings import Settings
+from infra.skus import Claim
+from infra.statuses import record
+from workers.bootstrap import build_services
+from workers.handler import CommandHandler, SkuClaimPending
+
+PRODUCT = "0b7d1f9e-8a55-4a3b-9d35-2f1f2a5b7c01"
+OTHER = "5c2e4f4b-1d7e-4d43-9c7e-0f3a5e9d8b02"
+
+
+def create(product_id=PRODUCT, sku="MUG-1", command_id="c-create", stock=5):
+    return CommandEnvelope.wrap(
+        CreateProduct(
+            product_id=product_id, sku=sku, name="Mug", price_cents=1250, currency="EUR", stock=stock
+        ),
+        command_id=command_id,
+    )
+
+
+def adjust(delta, command_id, product_id=PRODUCT):
+    return CommandEnvelope.wrap(AdjustStock(product_id=product_id, delta=delta), command_id=command_id)
+
+
+def statuses_of(services, *ids):
+    return [services.commands._statuses.get(i)["status"] for i in ids]
+
+
+class RacingStore(EventStore):
+    """Makes the first load of each of two threads wait for the other, so
+    both decide against the same version."""
+
+    def __init__(self, db, parties=2):
+        super().__init__(db)
+        self._barrier = threading.Barrier(parties, timeout=10)
+        self._seen = threading.local()
+        self.loads = 0
+
+    def load(self, stream_id, after_version=0):
+        commits = super().load(stream_id, after_version)
+        self.loads += 1
+        if not getattr(self._seen, "waited", False):
+            self._seen.waited = True
+            self._barrier.wait()
+        return commits
+
+
+def test_two_commands_racing_on_one_stream_both_land_in_order(services, db, broker):
+    # Given a product with 5 in stock
+    services.commands.handle(create())
+    # When two adjustments load the same version and race to append
+    store = RacingStore(db)
+    handler = CommandHandler(store, services.commands._skus, Publisher(broker), services.commands._statuses)
+    errors = []
+
+    def run(envelope):
+        try:
+            handler.handle(envelope)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(adjust(d, f"c-{d}"),)) for d in (-2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    # I expect both to land, one after the other, with gapless versions
+    assert errors == []
+    assert store.loads == 3, "the loser reloads once"
+    commits = EventStore(db).load(PRODUCT)
+    assert [(c.version_from, c.version_to) for c in commits] == [(1, 1), (2, 2), (3, 3)]
+    assert {c.command_id for c in commits[1:]} == {"c--2", "c-3"}
+    assert statuses_of(services, "c--2", "c-3") == ["succeeded", "succeeded"]
+
+
+def test_a_race_is_decided_again_against_the_new_state(services, db, broker):
+    # Given 5 in stock and two takes of 3 loading the same version
+    services.commands.handle(create())
+    store = RacingStore(db)
+    handler = CommandHandler(store, services.commands._skus, Publisher(broker), services.commands._statuses)
+    threads = [threading.Thread(target=handler.handle, args=(adjust(-3, f"take-{i}"),)) for i in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    # I expect the loser to be refused on reload, not to oversell
+    assert sorted(statuses_of(services, "take-1", "take-2")) == ["rejected", "succeeded"]
+    assert len(EventStore(db).load(PRODUCT)) == 2
+
+
+def test_one_message_delivered_twice_gives_one_commit(broker, worker, services, db):
+    # Given the same command message enqueued twice (an at-least-once redelivery)
+    envelope = create()
+    services.commands._statuses.accept(envelope)
+    broker.enqueue(command_message(envelope))
+    broker.enqueue(command_message(envelope))
+    # When the worker has processed both, and the notifications
+    broker.join("commands", timeout=20_000)
+    broker.join("projections", timeout=20_000)
+    worker.join()
+    # I expect one commit, a succeeded status and a projected product
+    assert db[COMMITS].count_documents({"stream_id": PRODUCT}) == 1
+    status = services.commands._statuses.get(envelope.command_id)
+    assert (status["status"], status["version"], status["stream_id"]) == ("succeeded", 1, PRODUCT)
+    assert db[PRODUCTS].find_one({"_id": PRODUCT})["version"] == 1
+
+
+def test_a_duplicate_sku_is_rejected(broker, worker, services, db):
+    first, second = create(command_id="c1"), create(product_id=OTHER, command_id="c2")
+    for envelope in (first, second):
+        services.commands._statuses.accept(envelope)
+        broker.enqueue(command_message(envelope))
+    broker.join("commands", timeout=20_000)
+    broker.join("projections", timeout=20_000)
+    worker.join()
+    rejected = services.commands._statuses.get("c2")
+    assert rejected["status"] == "rejected"
+    assert rejected["error"]["code"] == "duplicate_sku"
+    assert rejected["completed_at"] is not None
+    assert db[COMMITS].count_documents({"stream_id": OTHER}) == 0
+    assert db[PRODUCTS].find_one({"_id": OTHER}) is None
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["product_id"] == PRODUCT
+
+
+def test_a_crash_between_commit_and_publish_loses_no_announcement(services, broker, db, worker):
+    # Given a publisher that dies the first time (after the commit)
+    class DiesOnce(Publisher):
+        calls = 0
+
+        def publish(self, commit):
+            DiesOnce.calls += 1
+            if DiesOnce.calls == 1:
+                raise ConnectionError("worker killed here")
+            super().publish(commit)
+
+    handler = CommandHandler(
+        EventStore(db), services.commands._skus, DiesOnce(broker), services.commands._statuses
+    )
+    envelope = create()
+    with pytest.raises(ConnectionError):
+        handler.handle(envelope)
+    assert db[COMMITS].count_documents({}) == 1
+    # When the message is redelivered
+    handler.handle(envelope)
+    broker.join("projections", timeout=20_000)
+    worker.join()
+    # I expect the same single commit, announced and projected
+    assert db[COMMITS].count_documents({}) == 1
+    assert db[PRODUCTS].find_one({"_id": PRODUCT})["version"] == 1
+    assert services.commands._statuses.get(envelope.command_id)["status"] == "succeeded"
+
+
+def test_store_faults_end_failed_when_retries_run_out(settings, broker, db):
+    from dramatiq import Worker
+
+    from infra.embedded import free_port
+    from workers.actors import declare
+
+    # Given workers whose store does not answer
+    down = Settings(
+        mongodb_uri=f"mongodb://127.0.0.1:{free_port()}/x",
+        mongodb_database="x",
+        redis_url=settings.redis_url,
+        redis_namespace=settings.redis_namespace,
+    )
+    services = build_services(down, broker, db=connect(down, appname="tests", serverSelectionTimeoutMS=200))
+    declare(broker, lambda: services)
+    worker = Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        envelope = create()
+        services.commands._statuses.accept(envelope)
+        message = command_message(envelope)
+        broker.enqueue(message.copy(options={"max_retries": 1, "min_backoff": 10, "max_backoff": 20}))
+        broker.join("commands", timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+        services.commands._store._commits.database.client.close()
+    # I expect the command failed, with the reason
+    status = services.commands._statuses.get(envelope.command_id)
+    assert status["status"] == "failed"
+    assert status["error"]["code"] == "failed"
+    assert "ServerSelectionTimeoutError" in status["error"]["detail"]
+
+
+def test_a_claim_left_by_a_failed_command_is_taken_over(services, db):
+    # Given a SKU claimed by a command that failed before committing
+    stale = Claim(sku="MUG-1", product_id=OTHER, command_id="c-dead")
+    services.commands._skus.insert(stale)
+    statuses = services.commands._statuses
+    statuses.finish(
+        create(product_id=OTHER, command_id="c-dead"), "failed", error={"code": "failed", "detail": "x"}
+    )
+    # When another product is created with that SKU
+    outcome = services.commands.handle(create())
+    # I expect it to win the SKU
+    assert outcome.status == "succeeded"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["product_id"] == PRODUCT
+
+
+def test_a_claim_held_by_a_command_still_on_its_way_is_waited_for(services, db):
+    services.commands._skus.insert(Claim(sku="MUG-1", product_id=OTHER, command_id="c-busy"))
+    services.commands._statuses._write(record(create(product_id=OTHER, command_id="c-busy"), "accepted"))
+    with pytest.raises(SkuClaimPending):
+        services.commands.handle(create())
+    assert db[COMMITS].count_documents({}) == 0
+
+
+def test_a_rejected_create_frees_its_sku(services, db):
+    services.commands.handle(create())
+    # the same product id again (a collision), with a new SKU: refused
+    outcome = services.commands.handle(create(sku="MUG-2", command_id="c-again"))
+    assert outcome.status == "rejected" and outcome.error.code == "product_exists"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-2"}) is None
+
+
+def test_nothing_is_left_in_other_databases(settings):
+    # the fixtures' promise: this test's database is its own
+    client = MongoClient(settings.mongodb_uri)
+    try:
+        assert settings.mongodb_database.startswith("test_")
+    finally:
+        client.close()

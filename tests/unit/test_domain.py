@@ -1,0 +1,92 @@
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from domain import commands, events
+from domain.errors import InsufficientStock, ProductAlreadyExists, ProductNotFound
+from domain.product import Product, decide
+from domain.projections import product_view
+
+CREATE = commands.CreateProduct(
+    product_id="p1", sku="MUG-1", name="Mug", price_cents=1250, currency="EUR", stock=3
+)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def test_creating_a_product_records_every_field():
+    [created] = decide(Product(), CREATE)
+    assert created == events.ProductCreated(
+        sku="MUG-1", name="Mug", price_cents=1250, currency="EUR", description=None, category=None, stock=3
+    )
+
+
+def test_a_product_cannot_be_created_twice():
+    state = Product.replay(decide(Product(), CREATE))
+    with pytest.raises(ProductAlreadyExists):
+        decide(state, CREATE)
+
+
+def test_stock_cannot_go_below_zero():
+    state = Product.replay(decide(Product(), CREATE))
+    assert decide(state, commands.AdjustStock(product_id="p1", delta=-3)) == [
+        events.StockAdjusted(delta=-3, reason=None)
+    ]
+    with pytest.raises(InsufficientStock) as refused:
+        decide(state, commands.AdjustStock(product_id="p1", delta=-4))
+    assert refused.value.code == "insufficient_stock"
+
+
+def test_adjusting_an_unknown_product_is_refused():
+    with pytest.raises(ProductNotFound):
+        decide(Product(), commands.AdjustStock(product_id="p1", delta=1))
+
+
+def test_replay_counts_versions_and_stock():
+    state = Product.replay([*decide(Product(), CREATE), events.StockAdjusted(delta=2, reason="count")])
+    assert (state.version, state.stock_available, state.sku) == (2, 5, "MUG-1")
+
+
+def test_commands_and_events_round_trip_through_primitives():
+    assert commands.command_from_dict("CreateProduct", CREATE.to_dict()) == CREATE
+    [created] = decide(Product(), CREATE)
+    assert events.event_from_dict(created.type, created.to_dict()) == created
+
+
+def test_product_view_follows_events():
+    [created] = decide(Product(), CREATE)
+    doc = product_view(None, created, 1, T0)
+    assert doc["stock_available"] == 3 and doc["stock_reserved"] == 0 and doc["version"] == 1
+    doc = product_view(doc, events.StockAdjusted(delta=-1, reason=None), 2, T1)
+    assert (doc["stock_available"], doc["version"], doc["created_at"], doc["updated_at"]) == (2, 2, T0, T1)
+
+
+FORBIDDEN = {
+    "pymongo",
+    "bson",
+    "redis",
+    "dramatiq",
+    "falcon",
+    "marshmallow",
+    "gunicorn",
+    "requests",
+    "infra",
+    "web",
+    "workers",
+}
+
+
+def test_domain_imports_no_io_library():
+    root = Path(__file__).resolve().parents[2] / "domain"
+    found = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            found += [(path.name, n) for n in names if n.split(".")[0] in FORBIDDEN]
+    assert found == []

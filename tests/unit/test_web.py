@@ -1,0 +1,213 @@
+"""The HTTP surface through ``falcon.testing`` with fakes: no services."""
+
+import json
+import uuid
+
+import pytest
+from falcon import testing
+
+from infra.statuses import record
+from web.app import create_app
+from web.views import product_json
+
+
+class FakeCommandBus:
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, envelope):
+        self.submitted.append(envelope)
+
+
+class FakeStatuses:
+    def __init__(self, records=()):
+        self.records = {r["command_id"]: r for r in records}
+
+    def get(self, command_id):
+        return self.records.get(command_id)
+
+
+class FakeViews:
+    def __init__(self, products=()):
+        self.products = {p["id"]: p for p in products}
+
+    def get(self, product_id):
+        return self.products.get(product_id)
+
+
+IDS = [uuid.UUID(int=i) for i in range(1, 100)]
+VALID = {"sku": "MUG-1", "name": "Mug", "price_cents": 1250, "currency": "EUR"}
+
+
+@pytest.fixture
+def bus():
+    return FakeCommandBus()
+
+
+@pytest.fixture
+def client(bus):
+    ids = iter(IDS)
+    return testing.TestClient(
+        create_app(
+            command_bus=bus, statuses=FakeStatuses(), product_views=FakeViews(), uuidgen=lambda: next(ids)
+        )
+    )
+
+
+def test_create_product_is_queued_and_accepted(client, bus):
+    result = client.simulate_post("/products", json={**VALID, "category": "kitchen"})
+    assert result.status_code == 202
+    assert result.json == {"command_id": str(IDS[1]), "status": "accepted", "product_id": str(IDS[0])}
+    assert result.headers["Location"] == f"/commands/{IDS[1]}"
+    [envelope] = bus.submitted
+    assert (envelope.type, envelope.stream_id, envelope.command_id) == (
+        "CreateProduct",
+        str(IDS[0]),
+        str(IDS[1]),
+    )
+    assert envelope.payload == {
+        **VALID,
+        "product_id": str(IDS[0]),
+        "category": "kitchen",
+        "description": None,
+        "stock": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"sku": ""}, "sku"),
+        ({"sku": "A" * 65}, "sku"),
+        ({"sku": "has space"}, "sku"),
+        ({"sku": "NL\n"}, "sku"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "   "}, "name"),
+        ({"description": "x" * 2001}, "description"),
+        ({"category": "x" * 65}, "category"),
+        ({"price_cents": -1}, "price_cents"),
+        ({"price_cents": 12.5}, "price_cents"),
+        ({"price_cents": "1250"}, "price_cents"),
+        ({"price_cents": True}, "price_cents"),
+        ({"price_cents": 2**63}, "price_cents"),
+        ({"currency": "eur"}, "currency"),
+        ({"currency": "EURO"}, "currency"),
+        ({"stock": -1}, "stock"),
+        ({"stock": None}, "stock"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_invalid_fields_get_422_naming_the_field_and_nothing_is_queued(client, bus, change, field):
+    result = client.simulate_post("/products", json={**VALID, **change})
+    assert result.status_code == 422
+    assert result.headers["Content-Type"] == "application/problem+json"
+    assert result.json["status"] == 422
+    assert list(result.json["errors"]) == [field]
+    assert bus.submitted == []
+
+
+def test_missing_fields_are_each_named(client, bus):
+    result = client.simulate_post("/products", json={})
+    assert result.status_code == 422
+    assert set(result.json["errors"]) == {"sku", "name", "price_cents", "currency"}
+    assert bus.submitted == []
+
+
+@pytest.mark.parametrize("raw", ["{", '{"sku": }', "", '{"price_cents": NaN}', "\xff"])
+def test_malformed_json_gets_400(client, bus, raw):
+    result = client.simulate_post("/products", body=raw, headers={"Content-Type": "application/json"})
+    assert result.status_code == 400
+    assert result.headers["Content-Type"] == "application/problem+json"
+    assert bus.submitted == []
+
+
+def test_a_body_that_is_not_an_object_gets_422(client, bus):
+    result = client.simulate_post("/products", json=[VALID])
+    assert result.status_code == 422 and "body" in result.json["errors"]
+    assert bus.submitted == []
+
+
+def test_a_body_that_is_not_json_gets_415(client, bus):
+    result = client.simulate_post("/products", body=json.dumps(VALID), headers={"Content-Type": "text/plain"})
+    assert result.status_code == 415
+    assert bus.submitted == []
+
+
+def test_a_body_over_64_kib_gets_413(client, bus):
+    result = client.simulate_post("/products", json={**VALID, "description": "x" * 70_000})
+    assert result.status_code == 413
+    assert bus.submitted == []
+
+
+def test_reading_a_product():
+    doc = {
+        "_id": str(IDS[0]), "sku": "MUG-1", "name": "Mug", "description": None, "category": None,
+        "price_cents": 1250, "currency": "EUR", "stock_available": 3, "stock_reserved": 0, "version": 1,
+        "created_at": "2026-11-26T05:40:00.123Z", "updated_at": "2026-11-26T05:40:00.123Z",
+    }  # fmt: skip
+    client = testing.TestClient(
+        create_app(
+            command_bus=FakeCommandBus(),
+            statuses=FakeStatuses(),
+            product_views=FakeViews([product_json(doc)]),
+        )
+    )
+    result = client.simulate_get(f"/products/{IDS[0]}")
+    assert result.status_code == 200
+    assert result.json["id"] == str(IDS[0]) and result.json["version"] == 1
+    missing = client.simulate_get(f"/products/{IDS[1]}")
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/problem+json"
+    assert missing.json["title"] == "Not Found"
+
+
+def test_reading_a_command_status():
+    from domain.commands import CreateProduct
+    from infra.messages import CommandEnvelope
+
+    envelope = CommandEnvelope.wrap(CreateProduct(product_id="p", **VALID), command_id=str(IDS[5]))
+    client = testing.TestClient(
+        create_app(
+            command_bus=FakeCommandBus(),
+            statuses=FakeStatuses([record(envelope, "accepted")]),
+            product_views=FakeViews(),
+        )
+    )
+    result = client.simulate_get(f"/commands/{IDS[5]}")
+    assert result.status_code == 200
+    assert result.json["status"] == "accepted"
+    assert set(result.json) == {
+        "command_id", "type", "status", "submitted_at", "completed_at", "stream_id", "version", "error"
+    }  # fmt: skip
+    assert client.simulate_get(f"/commands/{IDS[6]}").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/products/not-a-uuid", "/commands/123", "/nothing"])
+def test_unknown_routes_and_malformed_ids_get_404(client, path):
+    result = client.simulate_get(path)
+    assert result.status_code == 404
+    assert result.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_wrong_method_gets_405_with_allow(client):
+    result = client.simulate_delete("/products")
+    assert result.status_code == 405
+    assert "POST" in result.headers["Allow"]
+    assert result.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_broken_backend_gets_503_not_a_traceback():
+    import redis
+
+    class DownBus:
+        def submit(self, envelope):
+            raise redis.ConnectionError("connection refused")
+
+    client = testing.TestClient(
+        create_app(command_bus=DownBus(), statuses=FakeStatuses(), product_views=FakeViews())
+    )
+    result = client.simulate_post("/products", json=VALID)
+    assert result.status_code == 503
+    assert result.headers["Retry-After"] == "5"
+    assert result.headers["Content-Type"] == "application/problem+json"

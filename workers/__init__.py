@@ -1,0 +1,2 @@
+"""Dramatiq actors: command handlers on the ``commands`` queue and read-model
+projectors on the ``projections`` queue."""

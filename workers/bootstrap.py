@@ -1,0 +1,56 @@
+"""The worker composition root: adapters built from settings, once per
+process, on first use (after Dramatiq has forked its worker processes)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from dramatiq import Broker
+from pymongo.database import Database
+
+from infra.eventstore import EventStore
+from infra.messages import Publisher
+from infra.mongo import connect
+from infra.settings import Settings
+from infra.skus import SkuClaims
+from infra.statuses import CommandStatuses
+from workers.handler import CommandHandler
+from workers.projector import Projector
+
+
+@dataclass(frozen=True)
+class Services:
+    commands: CommandHandler
+    projector: Projector
+
+
+def build_services(settings: Settings, broker: Broker, *, db: Database | None = None) -> Services:
+    db = db if db is not None else connect(settings, appname="shop-worker")
+    statuses = CommandStatuses(
+        redis.Redis.from_url(settings.redis_url),
+        namespace=settings.redis_namespace,
+        ttl_s=settings.command_status_ttl_s,
+    )
+    store = EventStore(db)
+    return Services(
+        commands=CommandHandler(store, SkuClaims(db), Publisher(broker), statuses),
+        projector=Projector(store, db),
+    )
+
+
+def lazy(factory: Callable[[], Services]) -> Callable[[], Services]:
+    """``factory`` called once, on first use, from whichever thread is first."""
+    lock = threading.Lock()
+    built: list[Services] = []
+
+    def get() -> Services:
+        if not built:
+            with lock:
+                if not built:
+                    built.append(factory())
+        return built[0]
+
+    return get

@@ -1,0 +1,166 @@
+"""The write side: load a stream, let the domain decide, append one commit,
+announce it, record the outcome.  Every step is safe to repeat, because
+Dramatiq delivers at least once."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from domain import product
+from domain.commands import Command, CreateProduct, command_from_dict
+from domain.errors import DomainError, DuplicateSku
+from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
+from infra.messages import CommandEnvelope, Publisher
+from infra.skus import Claim, SkuClaims
+from infra.statuses import ACCEPTED, FAILED, REJECTED, SUCCEEDED, CommandStatuses
+
+log = logging.getLogger(__name__)
+
+AGGREGATES = {"product": (product.Product, product.decide)}
+
+
+class TooManyConflicts(Exception):
+    """The stream kept moving under us; let the broker retry later."""
+
+
+class SkuClaimPending(Exception):
+    """Another command holds the SKU and has not finished; retry later."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    commit: Commit | None = None
+    error: DomainError | None = None
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        store: EventStore,
+        skus: SkuClaims,
+        publisher: Publisher,
+        statuses: CommandStatuses,
+        *,
+        max_conflicts: int = 20,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._store = store
+        self._skus = skus
+        self._publisher = publisher
+        self._statuses = statuses
+        self._max_conflicts = max_conflicts
+        self._sleep = sleep
+
+    def handle(self, envelope: CommandEnvelope) -> Outcome:
+        """Apply one command exactly once in effect.
+
+        Raises:
+          Exception: a store or broker fault; the caller retries the whole call.
+        """
+        command = command_from_dict(envelope.type, envelope.payload)
+        try:
+            if isinstance(command, CreateProduct):
+                self._claim_sku(command, envelope)
+            commit = self._commit(command, envelope)
+        except DomainError as rejection:
+            if not isinstance(rejection, DuplicateSku):
+                self._release_sku(command, envelope)
+            log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
+            self._statuses.finish(
+                envelope, REJECTED, error={"code": rejection.code, "detail": rejection.detail}
+            )
+            return Outcome(REJECTED, error=rejection)
+        # A crash from here on redelivers the message; the commit is found
+        # again and re-announced, so no announcement is lost.
+        self._publisher.publish(commit)
+        self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
+        return Outcome(SUCCEEDED, commit=commit)
+
+    def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
+        """Record the outcome of a command whose retries ran out.
+
+        If its commit landed (only announcing it failed), the command did
+        take effect: announce once more and call it ``succeeded``.
+        Otherwise it is ``failed`` and any SKU it claimed is freed.
+        """
+        command = command_from_dict(envelope.type, envelope.payload)
+        try:
+            commit = self._store.find_by_command(envelope.stream_id, envelope.command_id)
+        except Exception:
+            log.warning("store unreachable while giving up on %s", envelope.command_id)
+            commit = None
+        if commit is not None:
+            self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
+            self._publisher.publish(commit)
+            return
+        self._statuses.finish(
+            envelope, FAILED, error={"code": "failed", "detail": f"{type(exc).__name__}: {exc}"}
+        )
+        try:
+            self._release_sku(command, envelope)
+        except Exception:
+            log.warning("could not free the SKU claimed by failed command %s", envelope.command_id)
+
+    def _commit(self, command: Command, envelope: CommandEnvelope) -> Commit:
+        aggregate, decide = AGGREGATES[command.stream_type]
+        # A create targets a new stream: skip the load and let the unique
+        # index tell us otherwise.
+        history: list[Commit] | None = [] if isinstance(command, CreateProduct) else None
+        for attempt in range(self._max_conflicts):
+            if history is None:
+                history = self._store.load(envelope.stream_id)
+            done = next((c for c in history if c.command_id == envelope.command_id), None)
+            if done is not None:
+                return done
+            state = aggregate.replay(e for c in history for e in c.domain_events())
+            commit = Commit.new(
+                stream_id=envelope.stream_id,
+                stream_type=envelope.stream_type,
+                after_version=state.version,
+                events=decide(state, command),
+                command_id=envelope.command_id,
+                correlation_id=envelope.correlation_id,
+                causation_id=envelope.causation_id,
+            )
+            try:
+                self._store.append(commit)
+                return commit
+            except AlreadyCommitted as redelivered:
+                return redelivered.commit
+            except ConcurrencyConflict:
+                history = None
+                # Spread racing writers apart before they load again.
+                self._sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+        raise TooManyConflicts(f"{envelope.stream_id}: {self._max_conflicts} conflicts in a row")
+
+    def _claim_sku(self, command: CreateProduct, envelope: CommandEnvelope) -> None:
+        mine = Claim(sku=command.sku, product_id=command.product_id, command_id=envelope.command_id)
+        for _ in range(5):
+            if self._skus.insert(mine):
+                return
+            holder = self._skus.holder(command.sku)
+            if holder is None:
+                continue  # released in between: try again
+            if holder.product_id == command.product_id:
+                return  # ours, from an earlier delivery
+            if self._store.find_by_command(holder.product_id, holder.command_id) is not None:
+                raise DuplicateSku(f"SKU {command.sku!r} belongs to product {holder.product_id}")
+            # The holder has not committed.  If it is still on its way, wait
+            # for it; if it ended without committing, its claim is stale.
+            status = self._statuses.get(holder.command_id)
+            if status is not None and status["status"] == ACCEPTED:
+                raise SkuClaimPending(f"SKU {command.sku!r} is being claimed by {holder.command_id}")
+            if self._skus.take_over(holder, mine):
+                return
+        raise SkuClaimPending(f"SKU {command.sku!r} kept changing hands")
+
+    def _release_sku(self, command: Command, envelope: CommandEnvelope) -> None:
+        if isinstance(command, CreateProduct):
+            self._skus.release(
+                Claim(sku=command.sku, product_id=command.product_id, command_id=envelope.command_id)
+            )

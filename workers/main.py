@@ -1,0 +1,18 @@
+"""Entry point for the ``dramatiq`` command (see the Procfile)::
+
+    dramatiq workers.main:broker --queues commands
+
+Reads the environment and binds the actors; connects to MongoDB only when
+the first message arrives, inside each worker process."""
+
+import dramatiq
+
+from infra.broker import build_broker
+from infra.settings import Settings
+from workers.actors import declare
+from workers.bootstrap import build_services, lazy
+
+settings = Settings.from_env()
+broker = build_broker(settings)
+declare(broker, lazy(lambda: build_services(settings, broker)))
+dramatiq.set_broker(broker)

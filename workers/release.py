@@ -1,0 +1,27 @@
+"""The Procfile's ``release`` step: create every index.  Safe to run twice."""
+
+import logging
+import sys
+
+from infra.mongo import connect, ensure_indexes
+from infra.settings import ConfigurationError, Settings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s release %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        logging.error("%s", exc)
+        return 2
+    db = connect(settings, appname="shop-release")
+    try:
+        names = ensure_indexes(db)
+    finally:
+        db.client.close()
+    logging.info("indexes ready on %s: %s", settings.mongodb_database, ", ".join(names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -95,7 +95,9 @@ def _wait_until(ready, server: Server, timeout: float) -> None:
     raise EmbeddedServerError(f"{server.name} did not answer within {timeout:.0f} s")
 
 
-def start_redis(data_dir: Path, *, port: int | None = None, timeout: float = 15.0) -> Server:
+def start_redis(
+    data_dir: Path, *, port: int | None = None, binary: str | None = None, timeout: float = 15.0
+) -> Server:
     """A private ``redis-server`` with an append-only file in ``data_dir``.
 
     ``appendfsync everysec``: a crash of the machine can lose up to the last
@@ -106,7 +108,7 @@ def start_redis(data_dir: Path, *, port: int | None = None, timeout: float = 15.
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     argv = [
-        redis_server_binary(),
+        binary or redis_server_binary(),
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--dir", str(data_dir.resolve()),

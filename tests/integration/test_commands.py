@@ -233,3 +233,23 @@ def test_nothing_is_left_in_other_databases(settings):
         assert settings.mongodb_database.startswith("test_")
     finally:
         client.close()
+
+
+def test_giving_up_after_the_commit_landed_reports_success(services, db, broker):
+    # Given a command whose commit landed but whose announcement kept failing
+    class NeverPublishes(Publisher):
+        def publish(self, commit):
+            raise ConnectionError("broker down")
+
+    handler = CommandHandler(
+        EventStore(db), services.commands._skus, NeverPublishes(broker), services.commands._statuses
+    )
+    envelope = create()
+    with pytest.raises(ConnectionError):
+        handler.handle(envelope)
+    # When the retries run out
+    services.commands.give_up(envelope, ConnectionError("broker down"))
+    # I expect the status to tell the truth: it took effect
+    status = services.commands._statuses.get(envelope.command_id)
+    assert (status["status"], status["version"]) == ("succeeded", 1)
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["command_id"] == envelope.command_id

@@ -48,7 +48,29 @@ class AdjustStock(Command):
         return self.product_id
 
 
-COMMANDS: dict[str, type[Command]] = {c.__name__: c for c in (CreateProduct, AdjustStock)}
+@dataclass(frozen=True)
+class UpdateProduct(Command):
+    """Change any of ``name``, ``description``, ``category``, ``price_cents``:
+    ``changes`` holds only the fields the client sent."""
+
+    stream_type: ClassVar[str] = "product"
+
+    product_id: str
+    changes: dict[str, Any]
+
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"name", "description", "category", "price_cents"})
+
+    def __post_init__(self):
+        unknown = set(self.changes) - self.FIELDS
+        if unknown or not self.changes:
+            raise ValueError(f"an update changes some of {sorted(self.FIELDS)}, not {sorted(unknown)}")
+
+    @property
+    def stream_id(self) -> str:
+        return self.product_id
+
+
+COMMANDS: dict[str, type[Command]] = {c.__name__: c for c in (CreateProduct, UpdateProduct, AdjustStock)}
 
 
 def command_from_dict(type_name: str, data: dict[str, Any]) -> Command:

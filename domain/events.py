@@ -27,12 +27,29 @@ class ProductCreated(Event):
 
 
 @dataclass(frozen=True)
+class ProductDetailsChanged(Event):
+    """The details after the change (all three, changed or not)."""
+
+    name: str
+    description: str | None
+    category: str | None
+
+
+@dataclass(frozen=True)
+class ProductPriceChanged(Event):
+    price_cents: int
+    previous_price_cents: int
+
+
+@dataclass(frozen=True)
 class StockAdjusted(Event):
     delta: int
     reason: str | None
 
 
-EVENTS: dict[str, type[Event]] = {e.__name__: e for e in (ProductCreated, StockAdjusted)}
+EVENTS: dict[str, type[Event]] = {
+    e.__name__: e for e in (ProductCreated, ProductDetailsChanged, ProductPriceChanged, StockAdjusted)
+}
 
 
 def event_from_dict(type_name: str, data: dict[str, Any]) -> Event:

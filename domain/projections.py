@@ -12,7 +12,19 @@ from domain import events
 def product_view(
     doc: dict[str, Any] | None, event: events.Event, version: int, recorded_at: datetime
 ) -> dict[str, Any]:
-    """The ``products`` document after ``event`` (the stream's ``version``)."""
+    """The ``products`` document after ``event`` (the stream's ``version``).
+
+    Besides the fields the API shows it keeps ``in_stock`` and ``name_key``
+    (the name case-folded), so that filters and sorts are index lookups."""
+    doc = _product_fields(doc, event, version, recorded_at)
+    doc["in_stock"] = doc["stock_available"] > 0
+    doc["name_key"] = doc["name"].casefold()
+    return doc
+
+
+def _product_fields(
+    doc: dict[str, Any] | None, event: events.Event, version: int, recorded_at: datetime
+) -> dict[str, Any]:
     match event:
         case events.ProductCreated():
             return {
@@ -28,12 +40,14 @@ def product_view(
                 "created_at": recorded_at,
                 "updated_at": recorded_at,
             }
+    assert doc is not None, f"{event.type} before the product was created"
+    match event:
+        case events.ProductDetailsChanged():
+            changed = {"name": event.name, "description": event.description, "category": event.category}
+        case events.ProductPriceChanged():
+            changed = {"price_cents": event.price_cents}
         case events.StockAdjusted():
-            assert doc is not None, "stock adjusted before the product was created"
-            return {
-                **doc,
-                "stock_available": doc["stock_available"] + event.delta,
-                "version": version,
-                "updated_at": recorded_at,
-            }
-    raise TypeError(f"no product projection for {event.type}")
+            changed = {"stock_available": doc["stock_available"] + event.delta}
+        case _:
+            raise TypeError(f"no product projection for {event.type}")
+    return {**doc, **changed, "version": version, "updated_at": recorded_at}

@@ -2,38 +2,104 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from dramatiq import Broker
 
+from infra.idempotency import ACCEPTING, IdempotencyKeys, KeyInFlight, KeyReused
 from infra.messages import CommandEnvelope, command_message
-from infra.statuses import CommandStatuses
+from infra.statuses import ACCEPTED, CommandStatuses, record
 
 log = logging.getLogger(__name__)
 
 
-class CommandBus:
-    """Records a command as ``accepted`` and queues it on ``commands``."""
+@dataclass(frozen=True)
+class IdempotencyRequest:
+    scope: str  # whose key it is
+    key: str
+    fingerprint: str
 
-    def __init__(self, broker: Broker, statuses: CommandStatuses):
+
+@dataclass(frozen=True)
+class Accepted:
+    response: dict[str, Any]
+    replayed: bool = False
+
+
+class CommandBus:
+    """Records a command as ``accepted`` and queues it on ``commands``,
+    at most once per ``Idempotency-Key``."""
+
+    def __init__(self, broker: Broker, statuses: CommandStatuses, keys: IdempotencyKeys):
         self._broker = broker
         self._statuses = statuses
+        self._keys = keys
 
-    def submit(self, envelope: CommandEnvelope) -> None:
-        """Two Redis round trips: the status record, then the enqueue.
+    def submit(
+        self,
+        envelope: CommandEnvelope,
+        response: dict[str, Any],
+        idempotency: IdempotencyRequest | None = None,
+    ) -> Accepted:
+        """Queue ``envelope``; ``response`` is the ``202`` body to remember.
 
-        The status goes first so that the command actor, however fast,
-        always finds a record to overwrite with the outcome.
+        Redis round trips: without a key, the status record then the enqueue;
+        with one, the claim (with the status record), the enqueue, then
+        marking the claim settled.
 
         Raises:
+          KeyReused: the key was used for another request.
+          KeyInFlight: the key's first request is still being accepted.
           redis.RedisError: Redis did not take the command; nothing is queued.
         """
-        self._statuses.accept(envelope)
+        if idempotency is None:
+            self._statuses.accept(envelope)
+            self._enqueue(envelope, undo=lambda: self._statuses.forget(envelope.command_id))
+            return Accepted(response)
+
+        scope, key = idempotency.scope, idempotency.key
+        mine, held = self._keys.claim(
+            scope,
+            key,
+            idempotency.fingerprint,
+            envelope,
+            response,
+            status_key=self._statuses.key(envelope.command_id),
+            status=json.dumps(record(envelope, ACCEPTED)),
+        )
+        if held is None:
+
+            def undo():
+                self._keys.release(scope, key)
+                self._statuses.forget(envelope.command_id)
+
+            self._enqueue(envelope, undo=undo)
+            self._keys.settle(scope, mine)
+            return Accepted(response)
+
+        if held.fingerprint != idempotency.fingerprint:
+            raise KeyReused(key)
+        if held.state == ACCEPTING:
+            if not self._keys.is_stale(held):
+                raise KeyInFlight(key)
+            # Its request died between claiming and settling: queue the same
+            # command again (its command_id makes a second delivery harmless).
+            fresh = self._keys.take_over(scope, held)
+            if fresh is None:
+                raise KeyInFlight(key)
+            self._enqueue(CommandEnvelope.from_dict(held.envelope), undo=lambda: None)
+            self._keys.settle(scope, fresh)
+        return Accepted(held.response, replayed=True)
+
+    def _enqueue(self, envelope: CommandEnvelope, undo) -> None:
         try:
             self._broker.enqueue(command_message(envelope))
         except Exception:
             try:
-                self._statuses.forget(envelope.command_id)
+                undo()
             except Exception:
-                log.warning("could not remove the status of unqueued command %s", envelope.command_id)
+                log.warning("could not undo the records of unqueued command %s", envelope.command_id)
             raise

@@ -7,6 +7,7 @@ Starts embedded Redis and MongoDB for whichever of ``REDIS_URL`` and
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -32,10 +33,18 @@ def main() -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # Closing the terminal (SIGHUP) must clean up as Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, stop)
 
     data_dir = Path(os.environ.get("DATA_DIR") or root / ".data")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / "run.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"another `make run` is using {data_dir}; stop it first (or set DATA_DIR)")
+        return 1
     env, servers = env_with_servers(dict(os.environ), data_dir)
     try:
         # The Procfile's commands (python, gunicorn, dramatiq) are this venv's.

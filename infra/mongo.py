@@ -29,4 +29,16 @@ def ensure_indexes(db: Database) -> list[str]:
         # A redelivered command finds its commit instead of deciding twice.
         commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
         db[PRODUCTS].create_index([("sku", ASCENDING)]),
+        *product_list_indexes(db),
     ]
+
+
+def product_list_indexes(db: Database) -> list[str]:
+    """``GET /products``: equality filters first, then the sort key and the
+    id that breaks ties (a price range rides on the price sort's index)."""
+    names = []
+    for prefix in ([], ["category"], ["in_stock"], ["category", "in_stock"]):
+        for sort_key in ("name_key", "price_cents"):
+            keys = [(k, ASCENDING) for k in (*prefix, sort_key, "id")]
+            names.append(db[PRODUCTS].create_index(keys))
+    return names

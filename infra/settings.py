@@ -22,6 +22,8 @@ class Settings:
     redis_namespace: str = "shop"
     #: How long a command's status can be read after it was accepted.
     command_status_ttl_s: int = 7 * 24 * 3600
+    #: Signs page cursors; the same on every web process.
+    cursor_secret: str = "shop-cursors"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -51,4 +53,5 @@ class Settings:
             redis_url=environ["REDIS_URL"],
             redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
             command_status_ttl_s=ttl,
+            cursor_secret=environ.get("CURSOR_SECRET") or "shop-cursors",
         )

@@ -4,13 +4,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from infra.eventstore import now
 from infra.mongo import SKU_CLAIMS
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,9 @@ class Claim:
     sku: str
     product_id: str
     command_id: str
+    #: When the holder last worked on it (epoch ms: an integer, so that it
+    #: survives an update on every server).
+    claimed_ms: int = field(default_factory=now_ms, compare=False)
 
 
 class SkuClaims:
@@ -36,7 +43,13 @@ class SkuClaims:
         doc = self._claims.find_one({"_id": sku})
         if doc is None:
             return None
-        return Claim(sku=sku, product_id=doc["product_id"], command_id=doc["command_id"])
+        return Claim(sku, doc["product_id"], doc["command_id"], doc.get("claimed_ms", 0))
+
+    def refresh(self, claim: Claim) -> None:
+        """Renew the holder's lease: it is at work on the SKU again."""
+        self._claims.update_one(
+            {"_id": claim.sku, "command_id": claim.command_id}, {"$set": {"claimed_ms": now_ms()}}
+        )
 
     def take_over(self, stale: Claim, claim: Claim) -> bool:
         """Replace ``stale`` by ``claim``, only if ``stale`` still holds the SKU."""
@@ -54,5 +67,5 @@ class SkuClaims:
             "_id": claim.sku,
             "product_id": claim.product_id,
             "command_id": claim.command_id,
-            "claimed_at": now(),
+            "claimed_ms": claim.claimed_ms,
         }

@@ -22,17 +22,36 @@ FAILED = "failed"
 FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
 
 
+#: An outcome is written unless the record already holds a final one that
+#: only a new decision could have produced: ``succeeded`` or ``rejected``.
+#: (``failed`` may still turn into either when a dead letter is retried.)
+_FINISH = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local status = cjson.decode(current)['status']
+  if status == 'succeeded' or status == 'rejected' then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 class CommandStatuses:
     def __init__(self, client: redis.Redis, *, namespace: str, ttl_s: int):
         self._redis = client
         self._namespace = namespace
         self._ttl_s = ttl_s
+        self._finish = client.register_script(_FINISH)
 
-    def _key(self, command_id: str) -> str:
+    @property
+    def ttl_s(self) -> int:
+        return self._ttl_s
+
+    def key(self, command_id: str) -> str:
         return f"{self._namespace}:command:{command_id}"
 
     def _write(self, record: dict[str, Any]) -> None:
-        self._redis.set(self._key(record["command_id"]), json.dumps(record), ex=self._ttl_s)
+        self._redis.set(self.key(record["command_id"]), json.dumps(record), ex=self._ttl_s)
 
     def accept(self, envelope: CommandEnvelope) -> None:
         self._write(record(envelope, ACCEPTED))
@@ -46,13 +65,14 @@ class CommandStatuses:
         error: dict[str, str] | None = None,
     ) -> None:
         assert status in FINAL
-        self._write(record(envelope, status, version=version, error=error, completed=True))
+        outcome = record(envelope, status, version=version, error=error, completed=True)
+        self._finish(keys=[self.key(envelope.command_id)], args=[json.dumps(outcome), self._ttl_s])
 
     def forget(self, command_id: str) -> None:
-        self._redis.delete(self._key(command_id))
+        self._redis.delete(self.key(command_id))
 
     def get(self, command_id: str) -> dict[str, Any] | None:
-        raw = self._redis.get(self._key(command_id))
+        raw = self._redis.get(self.key(command_id))
         return json.loads(raw) if raw is not None else None
 
 

@@ -10,11 +10,13 @@ import redis
 
 from infra.broker import build_broker
 from infra.commandbus import CommandBus
+from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
 from web import commands, problems, products
-from web.views import ProductViews
+from web.cursors import Cursors
+from web.views import HistoryViews, ProductViews
 
 
 def create_app(
@@ -23,23 +25,34 @@ def create_app(
     command_bus=None,
     statuses=None,
     product_views=None,
+    history=None,
     uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> falcon.App:
     """Build the WSGI app.  Collaborators not given are built from
     ``settings``; tests pass fakes.  Call it after gunicorn forks."""
-    if command_bus is None or statuses is None or product_views is None:
-        assert settings is not None, "settings are needed to build real adapters"
+    settings = settings or Settings(mongodb_uri="", mongodb_database="", redis_url="")
+    if command_bus is None or statuses is None:
+        client = redis.Redis.from_url(settings.redis_url)
         statuses = statuses or CommandStatuses(
-            redis.Redis.from_url(settings.redis_url),
-            namespace=settings.redis_namespace,
-            ttl_s=settings.command_status_ttl_s,
+            client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
         )
-        command_bus = command_bus or CommandBus(build_broker(settings), statuses)
-        product_views = product_views or ProductViews(connect(settings, appname="shop-web"))
+        keys = IdempotencyKeys(
+            client, namespace=settings.redis_namespace, status_ttl_s=settings.command_status_ttl_s
+        )
+        command_bus = command_bus or CommandBus(build_broker(settings), statuses, keys)
+    if product_views is None or history is None:
+        db = connect(settings, appname="shop-web")
+        product_views = product_views or ProductViews(db)
+        history = history or HistoryViews(db)
+    cursors = Cursors(settings.cursor_secret.encode())
 
     app = falcon.App()
     problems.install(app)
-    app.add_route("/products", products.Collection(command_bus, uuidgen))
-    app.add_route("/products/{product_id:uuid}", products.Item(product_views))
+    app.add_route("/products", products.Collection(command_bus, product_views, cursors, uuidgen))
+    app.add_route("/products/{product_id:uuid}", products.Item(command_bus, product_views, uuidgen))
+    app.add_route(
+        "/products/{product_id:uuid}/stock-adjustments", products.StockAdjustments(command_bus, uuidgen)
+    )
+    app.add_route("/products/{product_id:uuid}/history", products.History(history))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
     return app

@@ -1,4 +1,4 @@
-"""``/products``: create a product (a command) and read one (a query)."""
+"""``/products``: the catalog's commands and queries."""
 
 from __future__ import annotations
 
@@ -7,40 +7,124 @@ from uuid import UUID
 
 import falcon
 
-from domain.commands import CreateProduct
+from domain.commands import AdjustStock, CreateProduct, UpdateProduct
 from infra.messages import CommandEnvelope
-from web import body
+from web import inputs
+from web.accepting import accept
+from web.cursors import Cursors, InvalidCursor
 from web.problems import Problem
-from web.schemas import CreateProductSchema
+from web.schemas import CreateProductSchema, ListProductsQuery, StockAdjustmentSchema, UpdateProductSchema
+from web.views import ProductFilter
+
+
+def not_found(product_id) -> Problem:
+    return Problem(falcon.HTTP_404, title="Not Found", detail=f"no product {product_id}")
 
 
 class Collection:
-    """``POST /products`` queues ``CreateProduct`` and answers 202."""
+    """``POST /products`` queues ``CreateProduct``; ``GET /products`` lists
+    the catalog, filtered, sorted and paged by cursor."""
 
-    def __init__(self, commands, uuidgen: Callable[[], UUID]):
+    def __init__(self, commands, views, cursors: Cursors, uuidgen: Callable[[], UUID]):
         self._commands = commands
+        self._views = views
+        self._cursors = cursors
         self._uuidgen = uuidgen
         self._schema = CreateProductSchema()
+        self._query = ListProductsQuery()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        fields = body.load(req, self._schema)
-        product_id = str(self._uuidgen())
-        command_id = str(self._uuidgen())
+        fields, sent = inputs.body(req, self._schema)
+        product_id, command_id = str(self._uuidgen()), str(self._uuidgen())
         envelope = CommandEnvelope.wrap(CreateProduct(product_id=product_id, **fields), command_id=command_id)
-        self._commands.submit(envelope)
-        resp.status = falcon.HTTP_202
-        resp.location = f"/commands/{command_id}"
-        resp.media = {"command_id": command_id, "status": "accepted", "product_id": product_id}
+        response = {"command_id": command_id, "status": "accepted", "product_id": product_id}
+        accept(req, resp, self._commands, envelope, response, sent)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        params = inputs.query(req, self._query)
+        where = ProductFilter(
+            category=params.get("category"),
+            in_stock=params.get("in_stock"),
+            min_price_cents=params.get("min_price_cents"),
+            max_price_cents=params.get("max_price_cents"),
+        )
+        low, high = where.min_price_cents, where.max_price_cents
+        if low is not None and high is not None and low > high:
+            raise Problem(
+                falcon.HTTP_400,
+                title="Invalid Query",
+                detail="min_price_cents is above max_price_cents",
+                errors={"min_price_cents": ["must not be above max_price_cents"]},
+            )
+        # A cursor carries the filters and sort it was made for; limit may vary.
+        query = {k: v for k, v in params.items() if k not in ("cursor", "limit")}
+        after = None
+        if "cursor" in params:
+            try:
+                after = self._cursors.decode(params["cursor"], query)
+            except InvalidCursor as exc:
+                raise Problem(
+                    falcon.HTTP_400, title="Invalid Query", detail=str(exc), errors={"cursor": [str(exc)]}
+                ) from None
+        page = self._views.list(where, params["sort"], params["limit"], after)
+        resp.media = {
+            "items": page.items,
+            "next_cursor": self._cursors.encode(query, page.last) if page.last is not None else None,
+        }
 
 
 class Item:
-    """``GET /products/{id}`` reads the ``products`` read model."""
+    """``GET /products/{id}`` reads the read model; ``PATCH`` queues
+    ``UpdateProduct``."""
 
-    def __init__(self, views):
+    def __init__(self, commands, views, uuidgen: Callable[[], UUID]):
+        self._commands = commands
         self._views = views
+        self._uuidgen = uuidgen
+        self._schema = UpdateProductSchema()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
         product = self._views.get(str(product_id))
         if product is None:
-            raise Problem(falcon.HTTP_404, title="Not Found", detail=f"no product {product_id}")
+            raise not_found(product_id)
         resp.media = product
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
+        changes, sent = inputs.body(req, self._schema)
+        command_id = str(self._uuidgen())
+        envelope = CommandEnvelope.wrap(
+            UpdateProduct(product_id=str(product_id), changes=changes), command_id=command_id
+        )
+        response = {"command_id": command_id, "status": "accepted", "product_id": str(product_id)}
+        accept(req, resp, self._commands, envelope, response, sent)
+
+
+class StockAdjustments:
+    """``POST /products/{id}/stock-adjustments`` queues ``AdjustStock``."""
+
+    def __init__(self, commands, uuidgen: Callable[[], UUID]):
+        self._commands = commands
+        self._uuidgen = uuidgen
+        self._schema = StockAdjustmentSchema()
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
+        fields, sent = inputs.body(req, self._schema)
+        command_id = str(self._uuidgen())
+        envelope = CommandEnvelope.wrap(
+            AdjustStock(product_id=str(product_id), **fields), command_id=command_id
+        )
+        response = {"command_id": command_id, "status": "accepted", "product_id": str(product_id)}
+        accept(req, resp, self._commands, envelope, response, sent)
+
+
+class History:
+    """``GET /products/{id}/history``: the product's events, oldest first."""
+
+    def __init__(self, history):
+        self._history = history
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
+        events = self._history.events(str(product_id), stream_type="product")
+        if events is None:
+            raise not_found(product_id)
+        resp.media = {"items": events}

@@ -3,7 +3,7 @@ are refused (marshmallow's default ``RAISE``)."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 #: The largest integer every JSON client reads exactly (2**53 - 1).
 MAX_JSON_INT = 9_007_199_254_740_991
@@ -24,16 +24,102 @@ class Int(fields.Integer):
         return super()._validated(value)
 
 
+class Text(fields.String):
+    """A string that can be stored: no lone UTF-16 surrogates, which JSON
+    can spell (``"\\ud800"``) but UTF-8, and so MongoDB, cannot hold."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("must be valid Unicode text (no lone surrogates)") from None
+        return text
+
+
 def not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("must not be blank")
 
 
+NAME = [validate.Length(min=1, max=200), not_blank]
+DESCRIPTION = validate.Length(max=2000)
+CATEGORY = validate.Length(min=1, max=64)
+MONEY = validate.Range(min=0, max=MAX_JSON_INT)
+
+
+class Immutable(fields.Field):
+    """A field that may not be sent: it is fixed at creation."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raise ValidationError("cannot be changed after the product is created")
+
+
 class CreateProductSchema(Schema):
-    sku = fields.String(required=True, validate=SKU)
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), not_blank])
-    description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
-    price_cents = Int(required=True, validate=validate.Range(min=0, max=MAX_JSON_INT))
-    currency = fields.String(required=True, validate=CURRENCY)
+    sku = Text(required=True, validate=SKU)
+    name = Text(required=True, validate=NAME)
+    description = Text(load_default=None, allow_none=True, validate=DESCRIPTION)
+    category = Text(load_default=None, allow_none=True, validate=CATEGORY)
+    price_cents = Int(required=True, validate=MONEY)
+    currency = Text(required=True, validate=CURRENCY)
     stock = Int(load_default=0, validate=validate.Range(min=0, max=MAX_JSON_INT))
+
+
+class UpdateProductSchema(Schema):
+    """``PATCH /products/{id}``: any of these, at least one.  ``description``
+    and ``category`` may be ``null`` to clear them."""
+
+    name = Text(validate=NAME)
+    description = Text(allow_none=True, validate=DESCRIPTION)
+    category = Text(allow_none=True, validate=CATEGORY)
+    price_cents = Int(validate=MONEY)
+    sku = Immutable()
+    currency = Immutable()
+
+    @validates_schema
+    def at_least_one(self, data, **kwargs):
+        if not data:
+            raise ValidationError(
+                "send at least one of name, description, category, price_cents", field_name="body"
+            )
+
+
+class StockAdjustmentSchema(Schema):
+    delta = Int(required=True, validate=validate.Range(min=-MAX_JSON_INT, max=MAX_JSON_INT))
+    reason = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+    @validates_schema
+    def non_zero(self, data, **kwargs):
+        if data.get("delta") == 0:
+            raise ValidationError("must not be 0", field_name="delta")
+
+
+SORTS = ("name", "-name", "price_cents", "-price_cents")
+
+
+class Bool(fields.Field):
+    """``true`` or ``false`` in a query string, nothing else."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("must be true or false")
+
+
+class QueryInt(fields.Field):
+    """A decimal integer in a query string: digits only, no sign tricks."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 16:
+            raise ValidationError("must be a whole number")
+        return int(value)
+
+
+class ListProductsQuery(Schema):
+    category = Text(validate=CATEGORY)
+    in_stock = Bool()
+    min_price_cents = QueryInt(validate=MONEY)
+    max_price_cents = QueryInt(validate=MONEY)
+    sort = Text(load_default="name", validate=validate.OneOf(SORTS))
+    limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Text(validate=validate.Length(min=1, max=1024))

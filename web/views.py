@@ -1,15 +1,51 @@
 """Queries: read-model collections shaped into JSON.  Nothing here touches
-the event store or the domain."""
+the domain; only history reads the event store."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from infra.eventstore import EventStore
 from infra.messages import rfc3339
 from infra.mongo import PRODUCTS
+
+#: API sort name -> the read-model field it orders by (ties: ``id``, which
+#: repeats ``_id``).
+SORT_FIELDS = {"name": "name_key", "price_cents": "price_cents"}
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    category: str | None = None
+    in_stock: bool | None = None
+    min_price_cents: int | None = None
+    max_price_cents: int | None = None
+
+    def to_mongo(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.category is not None:
+            query["category"] = self.category
+        if self.in_stock is not None:
+            query["in_stock"] = self.in_stock
+        price: dict[str, int] = {}
+        if self.min_price_cents is not None:
+            price["$gte"] = self.min_price_cents
+        if self.max_price_cents is not None:
+            price["$lte"] = self.max_price_cents
+        if price:
+            query["price_cents"] = price
+        return query
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    last: list[Any] | None  # the sort key of the last item when more follow
 
 
 class ProductViews:
@@ -19,6 +55,47 @@ class ProductViews:
     def get(self, product_id: str) -> dict[str, Any] | None:
         doc = self._products.find_one({"_id": product_id})
         return product_json(doc) if doc else None
+
+    def list(self, where: ProductFilter, sort: str, limit: int, after: list[Any] | None = None) -> Page:
+        """One page in ``sort`` order (``-`` for descending), ties broken by
+        id in the same direction, starting after the key ``after``."""
+        descending = sort.startswith("-")
+        field = SORT_FIELDS[sort.lstrip("-")]
+        direction = DESCENDING if descending else ASCENDING
+        query = where.to_mongo()
+        if after is not None:
+            value, last_id = after
+            beyond = "$lt" if descending else "$gt"
+            seek = {"$or": [{field: {beyond: value}}, {field: value, "id": {beyond: last_id}}]}
+            query = {"$and": [query, seek]} if query else seek
+        docs = list(self._products.find(query, sort=[(field, direction), ("id", direction)], limit=limit + 1))
+        more = len(docs) > limit
+        docs = docs[:limit]
+        last = [docs[-1][field], docs[-1]["id"]] if more else None
+        return Page([product_json(d) for d in docs], last)
+
+
+class HistoryViews:
+    """A stream's events, read from the event store (read only)."""
+
+    def __init__(self, db: Database):
+        self._store = EventStore(db)
+
+    def events(self, stream_id: str, stream_type: str) -> list[dict[str, Any]] | None:
+        commits = self._store.load(stream_id)
+        if not commits or commits[0].stream_type != stream_type:
+            return None
+        return [
+            {
+                "type": event["type"],
+                "version": event["version"],
+                "data": event["data"],
+                "recorded_at": rfc3339(commit.recorded_at),
+                "command_id": commit.command_id,
+            }
+            for commit in commits
+            for event in commit.events
+        ]
 
 
 def product_json(doc: dict[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,17 @@ from domain.errors import DomainError, DuplicateSku
 from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
 from infra.messages import CommandEnvelope, Publisher
 from infra.skus import Claim, SkuClaims
-from infra.statuses import ACCEPTED, FAILED, REJECTED, SUCCEEDED, CommandStatuses
+from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
 
 log = logging.getLogger(__name__)
 
 AGGREGATES = {"product": (product.Product, product.decide)}
+
+
+#: A SKU claim whose holder neither committed nor ended may be taken over
+#: after this long without a delivery of the holder's command: far longer
+#: than its retries and time limits take.
+CLAIM_LEASE_S = 15 * 60
 
 
 class TooManyConflicts(Exception):
@@ -35,6 +41,7 @@ class SkuClaimPending(Exception):
 class Outcome:
     status: str
     commit: Commit | None = None
+    version: int | None = None
     error: DomainError | None = None
 
 
@@ -48,6 +55,7 @@ class CommandHandler:
         *,
         max_conflicts: int = 20,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ):
         self._store = store
         self._skus = skus
@@ -55,6 +63,7 @@ class CommandHandler:
         self._statuses = statuses
         self._max_conflicts = max_conflicts
         self._sleep = sleep
+        self._clock = clock
 
     def handle(self, envelope: CommandEnvelope) -> Outcome:
         """Apply one command exactly once in effect.
@@ -63,10 +72,15 @@ class CommandHandler:
           Exception: a store or broker fault; the caller retries the whole call.
         """
         command = command_from_dict(envelope.type, envelope.payload)
+        # A rejection is final: a redelivery must not decide again against
+        # newer state (the client may have acted on the rejection already).
+        known = self._statuses.get(envelope.command_id)
+        if known is not None and known["status"] == REJECTED:
+            return Outcome(REJECTED)
         try:
             if isinstance(command, CreateProduct):
                 self._claim_sku(command, envelope)
-            commit = self._commit(command, envelope)
+            commit, version = self._commit(command, envelope)
         except DomainError as rejection:
             if not isinstance(rejection, DuplicateSku):
                 self._release_sku(command, envelope)
@@ -77,36 +91,46 @@ class CommandHandler:
             return Outcome(REJECTED, error=rejection)
         # A crash from here on redelivers the message; the commit is found
         # again and re-announced, so no announcement is lost.
-        self._publisher.publish(commit)
-        self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
-        return Outcome(SUCCEEDED, commit=commit)
+        if commit is not None:
+            self._publisher.publish(commit)
+        self._statuses.finish(envelope, SUCCEEDED, version=version)
+        return Outcome(SUCCEEDED, commit=commit, version=version)
 
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.
 
         If its commit landed (only announcing it failed), the command did
         take effect: announce once more and call it ``succeeded``.
-        Otherwise it is ``failed`` and any SKU it claimed is freed.
+        Otherwise it is ``failed``, and a SKU it claimed is freed, but only
+        when the store confirms there is no commit: otherwise a later create
+        checks for the commit before it takes the SKU over.
         """
         command = command_from_dict(envelope.type, envelope.payload)
         try:
             commit = self._store.find_by_command(envelope.stream_id, envelope.command_id)
+            known = True
         except Exception:
             log.warning("store unreachable while giving up on %s", envelope.command_id)
-            commit = None
+            commit, known = None, False
         if commit is not None:
+            try:
+                self._publisher.publish(commit)
+            except Exception:
+                log.warning("could not announce commit of %s", envelope.command_id)
             self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
-            self._publisher.publish(commit)
             return
+        if known:
+            try:
+                self._release_sku(command, envelope)
+            except Exception:
+                log.warning("could not free the SKU claimed by failed command %s", envelope.command_id)
         self._statuses.finish(
             envelope, FAILED, error={"code": "failed", "detail": f"{type(exc).__name__}: {exc}"}
         )
-        try:
-            self._release_sku(command, envelope)
-        except Exception:
-            log.warning("could not free the SKU claimed by failed command %s", envelope.command_id)
 
-    def _commit(self, command: Command, envelope: CommandEnvelope) -> Commit:
+    def _commit(self, command: Command, envelope: CommandEnvelope) -> tuple[Commit | None, int]:
+        """The command's commit and the version it produced; no commit when
+        the command changes nothing (the version is then the current one)."""
         aggregate, decide = AGGREGATES[command.stream_type]
         # A create targets a new stream: skip the load and let the unique
         # index tell us otherwise.
@@ -116,22 +140,25 @@ class CommandHandler:
                 history = self._store.load(envelope.stream_id)
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
-                return done
+                return done, done.version_to
             state = aggregate.replay(e for c in history for e in c.domain_events())
+            events = decide(state, command)
+            if not events:
+                return None, state.version
             commit = Commit.new(
                 stream_id=envelope.stream_id,
                 stream_type=envelope.stream_type,
                 after_version=state.version,
-                events=decide(state, command),
+                events=events,
                 command_id=envelope.command_id,
                 correlation_id=envelope.correlation_id,
                 causation_id=envelope.causation_id,
             )
             try:
                 self._store.append(commit)
-                return commit
+                return commit, commit.version_to
             except AlreadyCommitted as redelivered:
-                return redelivered.commit
+                return redelivered.commit, redelivered.commit.version_to
             except ConcurrencyConflict:
                 history = None
                 # Spread racing writers apart before they load again.
@@ -147,13 +174,18 @@ class CommandHandler:
             if holder is None:
                 continue  # released in between: try again
             if holder.product_id == command.product_id:
-                return  # ours, from an earlier delivery
+                if holder.command_id == envelope.command_id:
+                    self._skus.refresh(holder)  # ours, from an earlier delivery
+                return
+            # Another product holds it.  Read its command's status before
+            # looking for its commit: a holder that commits in between has
+            # then already been seen as still at work, never as gone.
+            status = self._statuses.get(holder.command_id)
             if self._store.find_by_command(holder.product_id, holder.command_id) is not None:
                 raise DuplicateSku(f"SKU {command.sku!r} belongs to product {holder.product_id}")
-            # The holder has not committed.  If it is still on its way, wait
-            # for it; if it ended without committing, its claim is stale.
-            status = self._statuses.get(holder.command_id)
-            if status is not None and status["status"] == ACCEPTED:
+            ended = status is not None and status["status"] in (FAILED, REJECTED)
+            lapsed = self._clock() - holder.claimed_ms / 1000 > CLAIM_LEASE_S
+            if not (ended or lapsed):
                 raise SkuClaimPending(f"SKU {command.sku!r} is being claimed by {holder.command_id}")
             if self._skus.take_over(holder, mine):
                 return

@@ -103,7 +103,9 @@ def write(collection: Collection, stream_id: str, current: int, new: dict[str, A
     """Store ``new`` if the document is still at ``current``; False if not."""
     if current == 0:
         try:
-            collection.insert_one({"_id": stream_id, **new})
+            # ``id`` repeats ``_id`` for compound indexes (ties in sorted
+            # lists): the embedded store cannot index ``_id`` with others.
+            collection.insert_one({"_id": stream_id, "id": stream_id, **new})
         except DuplicateKeyError:
             return False
         return True

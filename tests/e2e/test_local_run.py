@@ -14,7 +14,7 @@ from tests.conftest import cleanup, isolated_settings
 from tests.e2e.conftest import ROOT, Stack, wait_until_serving
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_the_launcher_serves_and_stops_everything_it_started(tmp_path, backends, stop_signal):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URI")}

@@ -2,6 +2,7 @@
 and through a real Dramatiq worker."""
 
 import threading
+import time
 
 import pytest
 from pymongo import MongoClient
@@ -253,3 +254,83 @@ def test_giving_up_after_the_commit_landed_reports_success(services, db, broker)
     status = services.commands._statuses.get(envelope.command_id)
     assert (status["status"], status["version"]) == ("succeeded", 1)
     assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["command_id"] == envelope.command_id
+
+
+def test_a_rejection_stays_final_when_the_message_comes_again(services, db):
+    # Given a take of 9 refused with 5 in stock
+    services.commands.handle(create())
+    take = adjust(-9, "c-take")
+    assert services.commands.handle(take).status == "rejected"
+    # When stock arrives, then the refused message is delivered again
+    services.commands.handle(adjust(10, "c-delivery"))
+    outcome = services.commands.handle(take)
+    # I expect it still refused, and not applied
+    assert outcome.status == "rejected"
+    assert services.commands._statuses.get("c-take")["status"] == "rejected"
+    assert [c.command_id for c in EventStore(db).load(PRODUCT)] == ["c-create", "c-delivery"]
+
+
+def test_a_final_status_is_never_overwritten_by_another(services):
+    envelope = create()
+    statuses = services.commands._statuses
+    statuses.finish(envelope, "succeeded", version=1)
+    statuses.finish(envelope, "rejected", error={"code": "duplicate_sku", "detail": "x"})
+    statuses.finish(envelope, "failed", error={"code": "failed", "detail": "x"})
+    assert statuses.get(envelope.command_id)["status"] == "succeeded"
+
+
+def test_a_holder_that_committed_keeps_its_sku_whatever_its_status_says(services, db):
+    # Given a product committed, whose status says failed (its store was
+    # unreachable when its retries ran out)
+    holder = create(product_id=OTHER, command_id="c-holder")
+    services.commands.handle(holder)
+    services.commands._statuses._write(record(holder, "failed"))
+    # When another product asks for the SKU, I expect a refusal
+    outcome = services.commands.handle(create(command_id="c-new"))
+    assert outcome.status == "rejected" and outcome.error.code == "duplicate_sku"
+
+
+def test_a_claim_whose_holder_vanished_is_taken_over_after_its_lease(services, db):
+    from workers.handler import CLAIM_LEASE_S
+
+    # Given a claim whose holder is "accepted" but has not been seen for a lease
+    services.commands._skus.insert(
+        Claim(
+            sku="MUG-1",
+            product_id=OTHER,
+            command_id="c-lost",
+            claimed_ms=int((time.time() - CLAIM_LEASE_S - 5) * 1000),
+        )
+    )
+    services.commands._statuses._write(record(create(product_id=OTHER, command_id="c-lost"), "accepted"))
+    # I expect a new create to take it over
+    assert services.commands.handle(create()).status == "succeeded"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["command_id"] == "c-create"
+
+
+def test_giving_up_with_the_store_down_keeps_the_sku_claimed(settings, broker, db):
+    from infra.embedded import free_port
+
+    live = build_services(settings, broker, db=db)
+    envelope = create()
+    live.commands._claim_sku(command_from_envelope(envelope), envelope)
+    down = Settings(
+        mongodb_uri=f"mongodb://127.0.0.1:{free_port()}/x",
+        mongodb_database="x",
+        redis_url=settings.redis_url,
+        redis_namespace=settings.redis_namespace,
+    )
+    dead_db = connect(down, appname="tests", serverSelectionTimeoutMS=100)
+    try:
+        broken = build_services(settings, broker, db=dead_db)
+        broken.commands.give_up(envelope, ConnectionError("store down"))
+    finally:
+        dead_db.client.close()
+    assert live.commands._statuses.get(envelope.command_id)["status"] == "failed"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["command_id"] == envelope.command_id
+
+
+def command_from_envelope(envelope):
+    from domain.commands import command_from_dict
+
+    return command_from_dict(envelope.type, envelope.payload)

@@ -90,3 +90,64 @@ def test_domain_imports_no_io_library():
                 names = [node.module]
             found += [(path.name, n) for n in names if n.split(".")[0] in FORBIDDEN]
     assert found == []
+
+
+def created_state():
+    return Product.replay(decide(Product(), CREATE))
+
+
+def test_an_update_records_details_and_price_separately():
+    state = created_state()
+    produced = decide(
+        state, commands.UpdateProduct(product_id="p1", changes={"name": "Big mug", "price_cents": 990})
+    )
+    assert produced == [
+        events.ProductDetailsChanged(name="Big mug", description=None, category=None),
+        events.ProductPriceChanged(price_cents=990, previous_price_cents=1250),
+    ]
+    after = state.apply(produced[0]).apply(produced[1])
+    assert (after.name, after.price_cents, after.version) == ("Big mug", 990, 3)
+
+
+def test_an_update_can_clear_a_detail():
+    state = Product.replay([events.ProductCreated("S", "Mug", 5, "EUR", "a description", "kitchen", 0)])
+    [changed] = decide(state, commands.UpdateProduct(product_id="p1", changes={"category": None}))
+    assert changed == events.ProductDetailsChanged(name="Mug", description="a description", category=None)
+
+
+def test_an_update_that_changes_nothing_records_nothing():
+    state = created_state()
+    assert (
+        decide(state, commands.UpdateProduct(product_id="p1", changes={"name": "Mug", "price_cents": 1250}))
+        == []
+    )
+
+
+def test_an_update_of_an_unknown_product_is_refused():
+    with pytest.raises(ProductNotFound):
+        decide(Product(), commands.UpdateProduct(product_id="p1", changes={"name": "x"}))
+
+
+def test_an_update_must_change_known_fields():
+    with pytest.raises(ValueError):
+        commands.UpdateProduct(product_id="p1", changes={})
+    with pytest.raises(ValueError):
+        commands.UpdateProduct(product_id="p1", changes={"sku": "x"})
+
+
+def test_the_view_follows_details_and_price_and_keeps_index_fields():
+    [created] = decide(Product(), CREATE)
+    doc = product_view(None, created, 1, T0)
+    assert (doc["in_stock"], doc["name_key"]) == (True, "mug")
+    doc = product_view(
+        doc, events.ProductDetailsChanged(name="Zebra Mug", description="d", category="c"), 2, T1
+    )
+    doc = product_view(doc, events.ProductPriceChanged(price_cents=5, previous_price_cents=1250), 3, T1)
+    doc = product_view(doc, events.StockAdjusted(delta=-3, reason=None), 4, T1)
+    assert (doc["name"], doc["name_key"], doc["description"], doc["category"]) == (
+        "Zebra Mug",
+        "zebra mug",
+        "d",
+        "c",
+    )
+    assert (doc["price_cents"], doc["stock_available"], doc["in_stock"], doc["version"]) == (5, 0, False, 4)

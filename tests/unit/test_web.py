@@ -1,42 +1,12 @@
 """The HTTP surface through ``falcon.testing`` with fakes: no services."""
 
 import json
-import uuid
 
 import pytest
-from falcon import testing
 
 from infra.statuses import record
-from web.app import create_app
+from tests.unit.fakes import IDS, VALID, FakeCommandBus, FakeStatuses, FakeViews, make_client
 from web.views import product_json
-
-
-class FakeCommandBus:
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, envelope):
-        self.submitted.append(envelope)
-
-
-class FakeStatuses:
-    def __init__(self, records=()):
-        self.records = {r["command_id"]: r for r in records}
-
-    def get(self, command_id):
-        return self.records.get(command_id)
-
-
-class FakeViews:
-    def __init__(self, products=()):
-        self.products = {p["id"]: p for p in products}
-
-    def get(self, product_id):
-        return self.products.get(product_id)
-
-
-IDS = [uuid.UUID(int=i) for i in range(1, 100)]
-VALID = {"sku": "MUG-1", "name": "Mug", "price_cents": 1250, "currency": "EUR"}
 
 
 @pytest.fixture
@@ -46,12 +16,7 @@ def bus():
 
 @pytest.fixture
 def client(bus):
-    ids = iter(IDS)
-    return testing.TestClient(
-        create_app(
-            command_bus=bus, statuses=FakeStatuses(), product_views=FakeViews(), uuidgen=lambda: next(ids)
-        )
-    )
+    return make_client(command_bus=bus)
 
 
 def test_create_product_is_queued_and_accepted(client, bus):
@@ -146,13 +111,7 @@ def test_reading_a_product():
         "price_cents": 1250, "currency": "EUR", "stock_available": 3, "stock_reserved": 0, "version": 1,
         "created_at": "2026-11-26T05:40:00.123Z", "updated_at": "2026-11-26T05:40:00.123Z",
     }  # fmt: skip
-    client = testing.TestClient(
-        create_app(
-            command_bus=FakeCommandBus(),
-            statuses=FakeStatuses(),
-            product_views=FakeViews([product_json(doc)]),
-        )
-    )
+    client = make_client(product_views=FakeViews([product_json(doc)]))
     result = client.simulate_get(f"/products/{IDS[0]}")
     assert result.status_code == 200
     assert result.json["id"] == str(IDS[0]) and result.json["version"] == 1
@@ -167,13 +126,7 @@ def test_reading_a_command_status():
     from infra.messages import CommandEnvelope
 
     envelope = CommandEnvelope.wrap(CreateProduct(product_id="p", **VALID), command_id=str(IDS[5]))
-    client = testing.TestClient(
-        create_app(
-            command_bus=FakeCommandBus(),
-            statuses=FakeStatuses([record(envelope, "accepted")]),
-            product_views=FakeViews(),
-        )
-    )
+    client = make_client(statuses=FakeStatuses([record(envelope, "accepted")]))
     result = client.simulate_get(f"/commands/{IDS[5]}")
     assert result.status_code == 200
     assert result.json["status"] == "accepted"
@@ -201,13 +154,27 @@ def test_a_broken_backend_gets_503_not_a_traceback():
     import redis
 
     class DownBus:
-        def submit(self, envelope):
+        def submit(self, envelope, response, idempotency=None):
             raise redis.ConnectionError("connection refused")
 
-    client = testing.TestClient(
-        create_app(command_bus=DownBus(), statuses=FakeStatuses(), product_views=FakeViews())
-    )
+    client = make_client(command_bus=DownBus())
     result = client.simulate_post("/products", json=VALID)
     assert result.status_code == 503
     assert result.headers["Retry-After"] == "5"
     assert result.headers["Content-Type"] == "application/problem+json"
+
+
+def test_deeply_nested_json_gets_400_not_500(client, bus):
+    raw = "[" * 30_000 + "]" * 30_000
+    result = client.simulate_post("/products", body=raw, headers={"Content-Type": "application/json"})
+    assert result.status_code == 400
+    assert bus.submitted == []
+
+
+@pytest.mark.parametrize("field", ["name", "description", "category", "sku"])
+def test_text_that_cannot_be_stored_gets_422(client, bus, field):
+    raw = json.dumps({**VALID, field: "mug \ud800"})
+    result = client.simulate_post("/products", body=raw, headers={"Content-Type": "application/json"})
+    assert result.status_code == 422
+    assert field in result.json["errors"]
+    assert bus.submitted == []

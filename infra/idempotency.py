@@ -1,0 +1,134 @@
+"""``Idempotency-Key`` claims in Redis (after the IETF httpapi draft).
+
+The first request with a key claims it, atomically with writing its
+command's status, in one Lua call: two racing requests with one key
+produce one command.  The claim holds the request's fingerprint, the
+command and the ``202`` body, so a retry gets the first answer again.
+
+A claim stays ``accepting`` until the command is queued.  A retry that
+finds it ``accepting`` gets 409 while the first request may still be at
+work; past ``STALE_AFTER_S`` the first request is taken to have died, and
+the retry queues the same command again: its ``command_id`` makes the
+second delivery harmless, so nothing is lost and nothing is doubled."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import redis
+
+from infra.messages import CommandEnvelope
+
+TTL_S = 24 * 3600
+STALE_AFTER_S = 10.0
+
+ACCEPTING = "accepting"
+ACCEPTED = "accepted"
+
+_CLAIM = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return false
+"""
+
+_SWAP = """
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current)['token'] == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+
+class KeyReused(Exception):
+    """The key was used for a different request (method, path or body)."""
+
+
+class KeyInFlight(Exception):
+    """The first request with this key is still being accepted."""
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method.upper(), path, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    fingerprint: str
+    state: str
+    claimed_at: float
+    response: dict[str, Any]
+    envelope: dict[str, Any]
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def encode(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Claim:
+        return cls(**json.loads(raw))
+
+
+class IdempotencyKeys:
+    def __init__(self, client: redis.Redis, *, namespace: str, status_ttl_s: int, clock=time.time):
+        self._redis = client
+        self._namespace = namespace
+        self._status_ttl_s = status_ttl_s
+        self._clock = clock
+        self._claim = client.register_script(_CLAIM)
+        self._swap = client.register_script(_SWAP)
+
+    def _key(self, scope: str, key: str) -> str:
+        digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
+        return f"{self._namespace}:idempotency:{digest}"
+
+    def claim(
+        self,
+        scope: str,
+        key: str,
+        fp: str,
+        envelope: CommandEnvelope,
+        response: dict[str, Any],
+        status_key: str,
+        status: str,
+    ) -> tuple[Claim, Claim | None]:
+        """Claim ``key`` and write the command's ``status`` (one round trip).
+
+        Returns:
+          The claim made, and the claim that already held the key, if any
+          (then nothing was written).
+        """
+        mine = Claim(key, fp, ACCEPTING, self._clock(), response, envelope.to_dict())
+        existing = self._claim(
+            keys=[self._key(scope, key), status_key],
+            args=[mine.encode(), TTL_S, status, self._status_ttl_s],
+        )
+        return mine, (Claim.decode(existing) if existing else None)
+
+    def settle(self, scope: str, claim: Claim) -> None:
+        """Mark the claim's command as queued."""
+        done = replace(claim, state=ACCEPTED)
+        self._redis.set(self._key(scope, claim.key), done.encode(), keepttl=True, xx=True)
+
+    def take_over(self, scope: str, stale: Claim) -> Claim | None:
+        """Take a claim whose request died before queueing its command;
+        None if another retry took it first."""
+        fresh = replace(stale, claimed_at=self._clock(), token=uuid.uuid4().hex)
+        swapped = self._swap(keys=[self._key(scope, stale.key)], args=[stale.token, fresh.encode()])
+        return fresh if swapped else None
+
+    def release(self, scope: str, key: str) -> None:
+        self._redis.delete(self._key(scope, key))
+
+    def is_stale(self, claim: Claim) -> bool:
+        return claim.state == ACCEPTING and self._clock() - claim.claimed_at > STALE_AFTER_S

@@ -1,0 +1,54 @@
+"""The end every command route shares: queue the command (at most once per
+``Idempotency-Key``) and answer ``202`` with where to follow it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from infra.commandbus import IdempotencyRequest
+from infra.idempotency import KeyInFlight, KeyReused, fingerprint
+from infra.messages import CommandEnvelope
+from web import inputs
+from web.problems import Problem
+
+#: Whose Idempotency-Key a request's is; one scope until callers authenticate.
+ANONYMOUS = "anonymous"
+
+
+def accept(
+    req: falcon.Request,
+    resp: falcon.Response,
+    commands,
+    envelope: CommandEnvelope,
+    response: dict[str, Any],
+    sent: Any,
+) -> None:
+    """Queue ``envelope`` and answer ``202 response``; ``sent`` is the body
+    as the client sent it, which a reused key must match."""
+    key = inputs.idempotency_key(req)
+    idempotency = None
+    if key is not None:
+        idempotency = IdempotencyRequest(ANONYMOUS, key, fingerprint(req.method, req.path, sent))
+    try:
+        accepted = commands.submit(envelope, response, idempotency)
+    except KeyReused:
+        raise Problem(
+            falcon.HTTP_422,
+            title="Idempotency-Key Reused",
+            detail="this Idempotency-Key was used for a different request",
+            errors={"Idempotency-Key": ["was used with another method, path or body"]},
+        ) from None
+    except KeyInFlight:
+        raise Problem(
+            falcon.HTTP_409,
+            title="Request In Progress",
+            detail="the first request with this Idempotency-Key is still being accepted",
+            headers={"Retry-After": "1"},
+        ) from None
+    resp.status = falcon.HTTP_202
+    resp.location = f"/commands/{accepted.response['command_id']}"
+    resp.media = accepted.response
+    if accepted.replayed:
+        resp.set_header("Idempotent-Replayed", "true")

@@ -1,0 +1,138 @@
+"""Reading requests: a command's JSON body, a query string, and the
+``Idempotency-Key`` header; the checks every route shares."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import falcon
+from marshmallow import Schema, ValidationError
+
+from web.problems import Problem
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def body(req: falcon.Request, schema: Schema) -> tuple[dict[str, Any], Any]:
+    """The body validated by ``schema``, and the JSON as sent.
+
+    Raises:
+      Problem: 415 not JSON, 413 over 64 KiB, 400 malformed, 422 invalid.
+    """
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise Problem(
+            falcon.HTTP_415,
+            title="Unsupported Media Type",
+            detail="send the body as application/json",
+        )
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+        raise _too_large()
+    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large()
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(falcon.HTTP_400, title="Malformed JSON", detail=str(exc)) from None
+    except RecursionError:
+        raise Problem(
+            falcon.HTTP_400, title="Malformed JSON", detail="the JSON is nested too deeply"
+        ) from None
+    try:
+        return schema.load(data), data
+    except ValidationError as exc:
+        raise Problem(
+            falcon.HTTP_422,
+            title="Invalid Body",
+            detail="the body breaks the rules listed under errors",
+            errors=errors_by_field(exc.messages),
+        ) from None
+
+
+def query(req: falcon.Request, schema: Schema) -> dict[str, Any]:
+    """The query string validated by ``schema``: unknown parameters, repeated
+    ones and malformed values are refused.
+
+    Raises:
+      Problem: 400, naming each parameter at fault under ``errors``.
+    """
+    errors: dict[str, list[str]] = {}
+    params: dict[str, str] = {}
+    for name, value in req.params.items():
+        if isinstance(value, list):
+            errors[name] = ["must be given once"]
+        else:
+            params[name] = value
+    try:
+        loaded = schema.load(params)
+    except ValidationError as exc:
+        loaded = {}
+        for name, messages in errors_by_field(exc.messages).items():
+            errors.setdefault(name, []).extend(
+                "is not a parameter of this route" if m == "Unknown field." else m for m in messages
+            )
+    if errors:
+        raise Problem(
+            falcon.HTTP_400,
+            title="Invalid Query",
+            detail="the query string breaks the rules listed under errors",
+            errors=errors,
+        )
+    return loaded
+
+
+IDEMPOTENCY_KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?\Z')
+
+
+def idempotency_key(req: falcon.Request) -> str | None:
+    """The ``Idempotency-Key`` header: a string of 1-255 visible ASCII
+    characters, bare or quoted as the draft's sf-string.
+
+    Raises:
+      Problem: 400 for a malformed key.
+    """
+    raw = req.get_header("Idempotency-Key")
+    if raw is None:
+        return None
+    match = IDEMPOTENCY_KEY.match(raw.strip())
+    if not match:
+        raise Problem(
+            falcon.HTTP_400,
+            title="Invalid Idempotency-Key",
+            detail="Idempotency-Key must be 1-255 visible ASCII characters",
+            errors={"Idempotency-Key": ["must be 1-255 visible ASCII characters"]},
+        )
+    return match.group(1)
+
+
+def errors_by_field(messages: Any) -> dict[str, list[str]]:
+    """marshmallow's nested messages as ``{dotted.field: [message, ...]}``."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                name = "body" if key == "_schema" else str(key)
+                walk(f"{prefix}.{name}" if prefix else name, value)
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            flat.setdefault(prefix or "body", []).extend(node)
+        else:
+            flat.setdefault(prefix or "body", []).append(str(node))
+
+    walk("", messages)
+    return flat
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_large() -> Problem:
+    return Problem(
+        falcon.HTTP_413,
+        title="Content Too Large",
+        detail=f"the body may hold at most {MAX_BODY_BYTES} bytes",
+    )

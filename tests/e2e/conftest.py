@@ -63,12 +63,16 @@ class Stack:
             delay = min(delay * 2, 0.5)
         raise AssertionError(f"command {command_id} still accepted after {timeout} s\n{self.tail()}")
 
-    def wait_for_product(self, product_id: str, timeout: float = 30.0) -> dict:
+    def patch(self, path: str, **kwargs) -> requests.Response:
+        return requests.patch(self.url + path, timeout=10, **kwargs)
+
+    def wait_for_product(self, product_id: str, version: int = 1, timeout: float = 30.0) -> dict:
+        """Poll the product until its read model reaches ``version``."""
         deadline = time.monotonic() + timeout
         delay = 0.02
         while time.monotonic() < deadline:
             answer = self.get(f"/products/{product_id}")
-            if answer.status_code == 200:
+            if answer.status_code == 200 and answer.json()["version"] >= version:
                 return answer.json()
             time.sleep(delay)
             delay = min(delay * 2, 0.5)

@@ -4,7 +4,7 @@ at most 3 per command on the write side, at most 2 per projection step."""
 import pytest
 from pymongo import monitoring
 
-from domain.commands import AdjustStock, CreateProduct
+from domain.commands import AdjustStock, CreateProduct, UpdateProduct
 from infra.messages import CommandEnvelope, notification
 from infra.mongo import connect
 from workers.bootstrap import build_services
@@ -59,13 +59,23 @@ def test_round_trips_per_command_and_per_projection_step(counted, capsys):
     services.projector.project(notification(adjusted))
     next_projection = counter.take()
 
+    update = CommandEnvelope.wrap(
+        UpdateProduct(product_id=PRODUCT, changes={"name": "Big mug", "price_cents": 990}), command_id="c3"
+    )
+    updated = services.commands.handle(update).commit
+    update_trips = counter.take()
+    services.projector.project(notification(updated))
+    update_projection = counter.take()
+
     with capsys.disabled():
         print(
             f"\nround trips: create {create_trips}, adjust {adjust_trips}, "
-            f"first projection {first_projection}, next projection {next_projection}"
+            f"update {update_trips}, first projection {first_projection}, "
+            f"next projection {next_projection}, two-event projection {update_projection}"
         )
-    assert len(create_trips) <= 3 and len(adjust_trips) <= 3
-    assert len(first_projection) <= 2 and len(next_projection) <= 2
+    assert len(create_trips) <= 3 and len(adjust_trips) <= 3 and len(update_trips) <= 3
+    assert len(first_projection) <= 2 and len(next_projection) <= 2 and len(update_projection) <= 2
+    assert len(updated.events) == 2
     # what the design promises beyond the ceiling
     assert create_trips == ["insert", "insert"]  # SKU claim, commit
     assert adjust_trips == ["find", "insert"]  # load stream, commit

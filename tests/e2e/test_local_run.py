@@ -57,9 +57,16 @@ def test_the_launcher_serves_and_stops_everything_it_started(tmp_path, backends,
         _, alive = psutil.wait_procs(started, timeout=15)
         assert alive == [], (tmp_path / "run.log").read_text()
     finally:
+        # On a failure above, stop it the way a user would, then make sure.
         if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait()
+            left = psutil.Process(launcher.pid).children(recursive=True)
+            launcher.send_signal(signal.SIGTERM)
+            try:
+                launcher.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(launcher.pid, signal.SIGKILL)
+                launcher.wait()
+            started = started or left
         for p in started:
             if p.is_running():
                 p.kill()

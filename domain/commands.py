@@ -1,4 +1,7 @@
-"""Commands: requests to change one aggregate, named in the imperative."""
+"""Commands: requests to change one aggregate, named in the imperative.
+
+Each targets one stream: a product's (``product_id``) or an order's
+(``order_id``)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,28 @@ class Command(Message):
 
 
 @dataclass(frozen=True)
-class CreateProduct(Command):
+class ProductCommand(Command):
     stream_type: ClassVar[str] = "product"
 
+    @property
+    def stream_id(self) -> str:
+        return self.product_id  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class OrderCommand(Command):
+    stream_type: ClassVar[str] = "order"
+
+    @property
+    def stream_id(self) -> str:
+        return self.order_id  # type: ignore[attr-defined]
+
+
+# --- the catalog ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateProduct(ProductCommand):
     product_id: str
     sku: str
     name: str
@@ -30,30 +52,11 @@ class CreateProduct(Command):
     category: str | None = None
     stock: int = 0
 
-    @property
-    def stream_id(self) -> str:
-        return self.product_id
-
 
 @dataclass(frozen=True)
-class AdjustStock(Command):
-    stream_type: ClassVar[str] = "product"
-
-    product_id: str
-    delta: int
-    reason: str | None = None
-
-    @property
-    def stream_id(self) -> str:
-        return self.product_id
-
-
-@dataclass(frozen=True)
-class UpdateProduct(Command):
+class UpdateProduct(ProductCommand):
     """Change any of ``name``, ``description``, ``category``, ``price_cents``:
     ``changes`` holds only the fields the client sent."""
-
-    stream_type: ClassVar[str] = "product"
 
     product_id: str
     changes: dict[str, Any]
@@ -65,12 +68,93 @@ class UpdateProduct(Command):
         if unknown or not self.changes:
             raise ValueError(f"an update changes some of {sorted(self.FIELDS)}, not {sorted(unknown)}")
 
-    @property
-    def stream_id(self) -> str:
-        return self.product_id
+
+@dataclass(frozen=True)
+class AdjustStock(ProductCommand):
+    product_id: str
+    delta: int
+    reason: str | None = None
 
 
-COMMANDS: dict[str, type[Command]] = {c.__name__: c for c in (CreateProduct, UpdateProduct, AdjustStock)}
+# --- stock for orders (sent by the order process manager) ------------------------
+
+
+@dataclass(frozen=True)
+class ReserveStock(ProductCommand):
+    product_id: str
+    order_id: str
+    quantity: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class ReleaseStock(ProductCommand):
+    product_id: str
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ShipStock(ProductCommand):
+    product_id: str
+    order_id: str
+
+
+# --- orders --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceOrder(OrderCommand):
+    order_id: str
+    customer_id: str
+    currency: str
+    lines: list[dict[str, Any]]  # [{product_id, quantity}]
+
+
+@dataclass(frozen=True)
+class CancelOrder(OrderCommand):
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ShipOrder(OrderCommand):
+    order_id: str
+
+
+@dataclass(frozen=True)
+class MarkLineReserved(OrderCommand):
+    order_id: str
+    product_id: str
+    sku: str
+    name: str
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class MarkLineRefused(OrderCommand):
+    order_id: str
+    product_id: str
+    reason: str
+
+
+COMMANDS: dict[str, type[Command]] = {
+    c.__name__: c
+    for c in (
+        CreateProduct,
+        UpdateProduct,
+        AdjustStock,
+        ReserveStock,
+        ReleaseStock,
+        ShipStock,
+        PlaceOrder,
+        CancelOrder,
+        ShipOrder,
+        MarkLineReserved,
+        MarkLineRefused,
+    )
+}
+
+#: Commands that start a new stream: the handler need not load it first.
+CREATES_STREAM = (CreateProduct, PlaceOrder)
 
 
 def command_from_dict(type_name: str, data: dict[str, Any]) -> Command:

@@ -22,3 +22,23 @@ class ProductNotFound(DomainError):
 
 class InsufficientStock(DomainError):
     code = "insufficient_stock"
+
+
+class StockLimitExceeded(DomainError):
+    code = "stock_limit"
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+
+
+class OrderAlreadyExists(DomainError):
+    code = "order_exists"
+
+
+class OrderNotFound(DomainError):
+    code = "order_not_found"
+
+
+class InvalidOrderStatus(DomainError):
+    code = "invalid_order_status"

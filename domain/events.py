@@ -47,8 +47,102 @@ class StockAdjusted(Event):
     reason: str | None
 
 
+@dataclass(frozen=True)
+class StockReserved(Event):
+    """Stock set aside for an order's line, at the price of the moment."""
+
+    order_id: str
+    quantity: int
+    unit_price_cents: int
+    sku: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ReservationReleased(Event):
+    order_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class StockShipped(Event):
+    """A reservation left the warehouse: reserved goes down, for good."""
+
+    order_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OrderPlaced(Event):
+    customer_id: str
+    currency: str
+    lines: list[dict[str, Any]]  # [{product_id, quantity}]
+
+
+@dataclass(frozen=True)
+class OrderLineReserved(Event):
+    product_id: str
+    sku: str
+    name: str
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class OrderLineRefused(Event):
+    product_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderLineReleased(Event):
+    product_id: str
+
+
+@dataclass(frozen=True)
+class OrderLineShipped(Event):
+    product_id: str
+
+
+@dataclass(frozen=True)
+class OrderConfirmed(Event):
+    total_cents: int
+
+
+@dataclass(frozen=True)
+class OrderRejected(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class OrderCancelled(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class OrderShipped(Event):
+    pass
+
+
 EVENTS: dict[str, type[Event]] = {
-    e.__name__: e for e in (ProductCreated, ProductDetailsChanged, ProductPriceChanged, StockAdjusted)
+    e.__name__: e
+    for e in (
+        ProductCreated,
+        ProductDetailsChanged,
+        ProductPriceChanged,
+        StockAdjusted,
+        StockReserved,
+        ReservationReleased,
+        StockShipped,
+        OrderPlaced,
+        OrderLineReserved,
+        OrderLineRefused,
+        OrderLineReleased,
+        OrderLineShipped,
+        OrderConfirmed,
+        OrderRejected,
+        OrderCancelled,
+        OrderShipped,
+    )
 }
 
 

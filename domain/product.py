@@ -1,12 +1,24 @@
-"""The product aggregate: a catalog entry and its stock."""
+"""The product aggregate: a catalog entry, its stock and the reservations
+orders hold on it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from domain import commands, events
-from domain.errors import InsufficientStock, ProductAlreadyExists, ProductNotFound
+from domain.errors import (
+    CurrencyMismatch,
+    InsufficientStock,
+    ProductAlreadyExists,
+    ProductNotFound,
+    StockLimitExceeded,
+)
+
+#: The most stock a product can hold: the largest integer every JSON client
+#: reads exactly (2**53 - 1).
+MAX_STOCK = 9_007_199_254_740_991
 
 
 @dataclass(frozen=True)
@@ -21,10 +33,18 @@ class Product:
     price_cents: int = 0
     currency: str | None = None
     stock_available: int = 0
+    #: Open reservations: order id -> quantity set aside.
+    reservations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    #: Orders whose reservation was released or shipped: never reserved again.
+    settled: frozenset[str] = frozenset()
 
     @property
     def exists(self) -> bool:
         return self.version > 0
+
+    @property
+    def stock_reserved(self) -> int:
+        return sum(self.reservations.values())
 
     @classmethod
     def replay(cls, history: Iterable[events.Event]) -> Product:
@@ -52,9 +72,36 @@ class Product:
                 state = replace(self, price_cents=event.price_cents)
             case events.StockAdjusted():
                 state = replace(self, stock_available=self.stock_available + event.delta)
+            case events.StockReserved():
+                state = replace(
+                    self,
+                    stock_available=self.stock_available - event.quantity,
+                    reservations=_with(self.reservations, event.order_id, event.quantity),
+                )
+            case events.ReservationReleased():
+                state = replace(
+                    self,
+                    stock_available=self.stock_available + event.quantity,
+                    reservations=_without(self.reservations, event.order_id),
+                    settled=self.settled | {event.order_id},
+                )
+            case events.StockShipped():
+                state = replace(
+                    self,
+                    reservations=_without(self.reservations, event.order_id),
+                    settled=self.settled | {event.order_id},
+                )
             case _:
                 raise TypeError(f"a product cannot apply {event.type}")
         return replace(state, version=self.version + 1)
+
+
+def _with(reservations: Mapping[str, int], order_id: str, quantity: int) -> Mapping[str, int]:
+    return MappingProxyType({**reservations, order_id: quantity})
+
+
+def _without(reservations: Mapping[str, int], order_id: str) -> Mapping[str, int]:
+    return MappingProxyType({k: v for k, v in reservations.items() if k != order_id})
 
 
 def decide(state: Product, command: commands.Command) -> list[events.Event]:
@@ -86,8 +133,38 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
         case commands.AdjustStock():
             if state.stock_available + command.delta < 0:
                 raise InsufficientStock(f"{state.stock_available} available, cannot take {-command.delta}")
+            if state.stock_available + state.stock_reserved + command.delta > MAX_STOCK:
+                raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
             return [events.StockAdjusted(delta=command.delta, reason=command.reason)]
+        case commands.ReserveStock():
+            return _reserve(state, command)
+        case commands.ReleaseStock():
+            # Releasing what is not (or no longer) reserved changes nothing.
+            quantity = state.reservations.get(command.order_id)
+            return [] if quantity is None else [events.ReservationReleased(command.order_id, quantity)]
+        case commands.ShipStock():
+            quantity = state.reservations.get(command.order_id)
+            return [] if quantity is None else [events.StockShipped(command.order_id, quantity)]
     raise TypeError(f"a product cannot handle {command.type}")
+
+
+def _reserve(state: Product, command: commands.ReserveStock) -> list[events.Event]:
+    if command.order_id in state.reservations or command.order_id in state.settled:
+        return []  # this order's line was answered already
+    if command.currency != state.currency:
+        raise CurrencyMismatch(f"the product is priced in {state.currency}, the order in {command.currency}")
+    if state.stock_available - command.quantity < 0:
+        raise InsufficientStock(f"{state.stock_available} available, {command.quantity} asked")
+    assert state.sku is not None and state.name is not None
+    return [
+        events.StockReserved(
+            order_id=command.order_id,
+            quantity=command.quantity,
+            unit_price_cents=state.price_cents,
+            sku=state.sku,
+            name=state.name,
+        )
+    ]
 
 
 def _update(state: Product, changes: dict) -> list[events.Event]:

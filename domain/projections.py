@@ -48,6 +48,87 @@ def _product_fields(
             changed = {"price_cents": event.price_cents}
         case events.StockAdjusted():
             changed = {"stock_available": doc["stock_available"] + event.delta}
+        case events.StockReserved():
+            changed = {
+                "stock_available": doc["stock_available"] - event.quantity,
+                "stock_reserved": doc["stock_reserved"] + event.quantity,
+            }
+        case events.ReservationReleased():
+            changed = {
+                "stock_available": doc["stock_available"] + event.quantity,
+                "stock_reserved": doc["stock_reserved"] - event.quantity,
+            }
+        case events.StockShipped():
+            changed = {"stock_reserved": doc["stock_reserved"] - event.quantity}
         case _:
             raise TypeError(f"no product projection for {event.type}")
     return {**doc, **changed, "version": version, "updated_at": recorded_at}
+
+
+def order_view(
+    doc: dict[str, Any] | None, event: events.Event, version: int, recorded_at: datetime
+) -> dict[str, Any]:
+    """The ``orders`` document after ``event`` (the stream's ``version``)."""
+    if isinstance(event, events.OrderPlaced):
+        return {
+            "customer_id": event.customer_id,
+            "status": "pending",
+            "currency": event.currency,
+            "lines": [
+                {
+                    "product_id": line["product_id"],
+                    "sku": None,
+                    "name": None,
+                    "quantity": line["quantity"],
+                    "unit_price_cents": None,
+                    "line_total_cents": None,
+                    "status": "pending",
+                    "reason": None,
+                }
+                for line in event.lines
+            ],
+            "total_cents": None,
+            "version": version,
+            "placed_at": recorded_at,
+            "updated_at": recorded_at,
+        }
+    assert doc is not None, f"{event.type} before the order was placed"
+    changed: dict[str, Any]
+    match event:
+        case events.OrderLineReserved():
+            changed = {
+                "lines": _line(
+                    doc,
+                    event.product_id,
+                    lambda line: {
+                        "sku": event.sku,
+                        "name": event.name,
+                        "unit_price_cents": event.unit_price_cents,
+                        "line_total_cents": event.unit_price_cents * line["quantity"],
+                        "status": "reserved",
+                    },
+                )
+            }
+        case events.OrderLineRefused():
+            changed = {
+                "lines": _line(doc, event.product_id, lambda _: {"status": "refused", "reason": event.reason})
+            }
+        case events.OrderLineReleased():
+            changed = {"lines": _line(doc, event.product_id, lambda _: {"status": "released"})}
+        case events.OrderLineShipped():
+            changed = {"lines": _line(doc, event.product_id, lambda _: {"status": "shipped"})}
+        case events.OrderConfirmed():
+            changed = {"status": "confirmed", "total_cents": event.total_cents}
+        case events.OrderRejected():
+            changed = {"status": "rejected"}
+        case events.OrderCancelled():
+            changed = {"status": "cancelled"}
+        case events.OrderShipped():
+            changed = {"status": "shipped"}
+        case _:
+            raise TypeError(f"no order projection for {event.type}")
+    return {**doc, **changed, "version": version, "updated_at": recorded_at}
+
+
+def _line(doc: dict[str, Any], product_id: str, change) -> list[dict[str, Any]]:
+    return [{**line, **change(line)} if line["product_id"] == product_id else line for line in doc["lines"]]

@@ -70,13 +70,13 @@ class CommandBus:
             status_key=self._statuses.key(envelope.command_id),
             status=json.dumps(record(envelope, ACCEPTED)),
         )
+        if held is not None and held.token == mine.token:
+            held = None  # our own claim, seen by a retry of the claim call
         if held is None:
-
-            def undo():
-                self._keys.release(scope, key)
-                self._statuses.forget(envelope.command_id)
-
-            self._enqueue(envelope, undo=undo)
+            # A failed enqueue may still have reached Redis: the claim stays
+            # ``accepting``, so that a retry with this key queues this same
+            # command (harmless if it was queued) rather than a new one.
+            self._enqueue(envelope, undo=lambda: None)
             self._keys.settle(scope, mine)
             return Accepted(response)
 

@@ -40,7 +40,9 @@ return false
 
 _SWAP = """
 local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['token'] == ARGV[1] then
+if not current then return 0 end
+local claim = cjson.decode(current)
+if claim['token'] == ARGV[1] and claim['state'] == 'accepting' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
@@ -126,9 +128,6 @@ class IdempotencyKeys:
         fresh = replace(stale, claimed_at=self._clock(), token=uuid.uuid4().hex)
         swapped = self._swap(keys=[self._key(scope, stale.key)], args=[stale.token, fresh.encode()])
         return fresh if swapped else None
-
-    def release(self, scope: str, key: str) -> None:
-        self._redis.delete(self._key(scope, key))
 
     def is_stale(self, claim: Claim) -> bool:
         return claim.state == ACCEPTING and self._clock() - claim.claimed_at > STALE_AFTER_S

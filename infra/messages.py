@@ -109,10 +109,13 @@ def notification_message(commit: Commit) -> dramatiq.Message:
 
 
 class Publisher:
-    """Announces commits to the read side."""
+    """Announces commits to the read side and sends follow-up commands."""
 
     def __init__(self, broker: Broker):
         self._broker = broker
 
     def publish(self, commit: Commit) -> None:
         self._broker.enqueue(notification_message(commit))
+
+    def send(self, envelope: CommandEnvelope) -> None:
+        self._broker.enqueue(command_message(envelope))

@@ -45,8 +45,12 @@ class Settings:
             raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
         try:
             ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
+            if ttl <= 0:
+                raise ValueError
         except ValueError:
-            raise ConfigurationError("COMMAND_STATUS_TTL must be a whole number of seconds") from None
+            raise ConfigurationError(
+                "COMMAND_STATUS_TTL must be a positive whole number of seconds"
+            ) from None
         return cls(
             mongodb_uri=uri,
             mongodb_database=database,

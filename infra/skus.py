@@ -45,16 +45,21 @@ class SkuClaims:
             return None
         return Claim(sku, doc["product_id"], doc["command_id"], doc.get("claimed_ms", 0))
 
-    def refresh(self, claim: Claim) -> None:
-        """Renew the holder's lease: it is at work on the SKU again."""
-        self._claims.update_one(
-            {"_id": claim.sku, "command_id": claim.command_id}, {"$set": {"claimed_ms": now_ms()}}
+    def refresh(self, claim: Claim) -> bool:
+        """Renew the holder's lease (it is at work on the SKU again), unless
+        the claim changed since it was read: False then."""
+        result = self._claims.update_one(
+            {"_id": claim.sku, "command_id": claim.command_id, "claimed_ms": claim.claimed_ms},
+            {"$set": {"claimed_ms": now_ms()}},
         )
+        return result.matched_count == 1
 
     def take_over(self, stale: Claim, claim: Claim) -> bool:
-        """Replace ``stale`` by ``claim``, only if ``stale`` still holds the SKU."""
+        """Replace ``stale`` by ``claim``, only if ``stale`` still holds the
+        SKU and has not renewed its lease since it was read."""
         result = self._claims.replace_one(
-            {"_id": stale.sku, "command_id": stale.command_id}, self._document(claim)
+            {"_id": stale.sku, "command_id": stale.command_id, "claimed_ms": stale.claimed_ms},
+            self._document(claim),
         )
         return result.matched_count == 1
 

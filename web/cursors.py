@@ -50,4 +50,14 @@ class Cursors:
         decoded = json.loads(data)
         if decoded["q"] != query:
             raise InvalidCursor("the cursor belongs to a query with other filters or sort")
-        return decoded["p"]
+        position = decoded["p"]
+        # Even a validly signed cursor carries only a sort value and an id.
+        if not (
+            isinstance(position, list)
+            and len(position) == 2
+            and isinstance(position[0], int | str)
+            and not isinstance(position[0], bool)
+            and isinstance(position[1], str)
+        ):
+            raise InvalidCursor("not a cursor this service made")
+        return position

@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from domain import product
-from domain.commands import Command, CreateProduct, command_from_dict
+from domain import order, process, product
+from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
 from domain.errors import DomainError, DuplicateSku
 from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
 from infra.messages import CommandEnvelope, Publisher
@@ -20,7 +21,14 @@ from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
 
 log = logging.getLogger(__name__)
 
-AGGREGATES = {"product": (product.Product, product.decide)}
+AGGREGATES = {
+    "product": (product.Product, product.decide),
+    "order": (order.Order, order.decide),
+}
+
+#: Follow-up command ids are name-based UUIDs of their cause, so that a
+#: cause handled twice sends the same commands, which take effect once.
+FOLLOW_UPS = uuid.UUID("6f1f7c3e-29a4-4c55-9d1e-5d0f3b8a2c41")
 
 
 #: A SKU claim whose holder neither committed nor ended may be taken over
@@ -72,10 +80,16 @@ class CommandHandler:
           Exception: a store or broker fault; the caller retries the whole call.
         """
         command = command_from_dict(envelope.type, envelope.payload)
-        # A rejection is final: a redelivery must not decide again against
-        # newer state (the client may have acted on the rejection already).
+        # An outcome is final: a redelivery must not decide again against
+        # newer state (a no-op update would then undo a later change; a
+        # client may have acted on a rejection).  Everything a success sends
+        # is sent before its status is written, so there is nothing to redo.
         known = self._statuses.get(envelope.command_id)
+        if known is not None and known["status"] == SUCCEEDED:
+            return Outcome(SUCCEEDED, version=known["version"])
         if known is not None and known["status"] == REJECTED:
+            # Resend what the rejection called for, in case a crash cut that short.
+            self._send(self._after_rejection(command, envelope, known["error"]["code"]))
             return Outcome(REJECTED)
         try:
             if isinstance(command, CreateProduct):
@@ -85,6 +99,7 @@ class CommandHandler:
             if not isinstance(rejection, DuplicateSku):
                 self._release_sku(command, envelope)
             log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
+            self._send(self._after_rejection(command, envelope, rejection.code))
             self._statuses.finish(
                 envelope, REJECTED, error={"code": rejection.code, "detail": rejection.detail}
             )
@@ -92,9 +107,39 @@ class CommandHandler:
         # A crash from here on redelivers the message; the commit is found
         # again and re-announced, so no announcement is lost.
         if commit is not None:
+            self._send(self._after_commit(commit))
             self._publisher.publish(commit)
         self._statuses.finish(envelope, SUCCEEDED, version=version)
         return Outcome(SUCCEEDED, commit=commit, version=version)
+
+    def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
+        """The follow-up commands the commit's events call for."""
+        return [
+            self._follow_up(follow_up, cause=f"{commit.stream_id}@{recorded['version']}", commit_like=commit)
+            for recorded, event in zip(commit.events, commit.domain_events(), strict=True)
+            for follow_up in process.react(commit.stream_type, commit.stream_id, event)
+        ]
+
+    def _after_rejection(
+        self, command: Command, envelope: CommandEnvelope, code: str
+    ) -> list[CommandEnvelope]:
+        return [
+            self._follow_up(follow_up, cause=f"{envelope.command_id}/rejected", commit_like=envelope)
+            for follow_up in process.react_to_rejection(command, code)
+        ]
+
+    @staticmethod
+    def _follow_up(command: Command, *, cause: str, commit_like) -> CommandEnvelope:
+        return CommandEnvelope.wrap(
+            command,
+            command_id=str(uuid.uuid5(FOLLOW_UPS, f"{cause}/{command.type}/{command.stream_id}")),
+            correlation_id=commit_like.correlation_id,
+            causation_id=commit_like.command_id,
+        )
+
+    def _send(self, envelopes: list[CommandEnvelope]) -> None:
+        for envelope in envelopes:
+            self._publisher.send(envelope)
 
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.
@@ -114,6 +159,7 @@ class CommandHandler:
             commit, known = None, False
         if commit is not None:
             try:
+                self._send(self._after_commit(commit))
                 self._publisher.publish(commit)
             except Exception:
                 log.warning("could not announce commit of %s", envelope.command_id)
@@ -134,7 +180,7 @@ class CommandHandler:
         aggregate, decide = AGGREGATES[command.stream_type]
         # A create targets a new stream: skip the load and let the unique
         # index tell us otherwise.
-        history: list[Commit] | None = [] if isinstance(command, CreateProduct) else None
+        history: list[Commit] | None = [] if isinstance(command, CREATES_STREAM) else None
         for attempt in range(self._max_conflicts):
             if history is None:
                 history = self._store.load(envelope.stream_id)
@@ -174,9 +220,9 @@ class CommandHandler:
             if holder is None:
                 continue  # released in between: try again
             if holder.product_id == command.product_id:
-                if holder.command_id == envelope.command_id:
-                    self._skus.refresh(holder)  # ours, from an earlier delivery
-                return
+                if holder.command_id != envelope.command_id or self._skus.refresh(holder):
+                    return  # ours, from an earlier delivery: lease renewed
+                continue  # taken over meanwhile: look again
             # Another product holds it.  Read its command's status before
             # looking for its commit: a holder that commits in between has
             # then already been seen as still at work, never as gone.

@@ -111,5 +111,5 @@ def write(collection: Collection, stream_id: str, current: int, new: dict[str, A
         return True
     # A whole-document replace, not $set: it keeps dates as dates on every
     # server we run on.
-    result = collection.replace_one({"_id": stream_id, "version": current}, new)
+    result = collection.replace_one({"_id": stream_id, "version": current}, {**new, "id": stream_id})
     return result.matched_count == 1

@@ -334,3 +334,34 @@ def command_from_envelope(envelope):
     from domain.commands import command_from_dict
 
     return command_from_dict(envelope.type, envelope.payload)
+
+
+def test_a_redelivered_no_op_update_does_not_undo_a_later_change(services, db):
+    from domain.commands import UpdateProduct
+
+    services.commands.handle(create())
+    no_op = CommandEnvelope.wrap(
+        UpdateProduct(product_id=PRODUCT, changes={"name": "Mug"}), command_id="c-same"
+    )
+    assert services.commands.handle(no_op).version == 1
+    rename = CommandEnvelope.wrap(
+        UpdateProduct(product_id=PRODUCT, changes={"name": "Cup"}), command_id="c-cup"
+    )
+    services.commands.handle(rename)
+    # the no-op is delivered again
+    assert services.commands.handle(no_op).version == 1
+    assert [c.command_id for c in EventStore(db).load(PRODUCT)] == ["c-create", "c-cup"]
+
+
+def test_a_take_over_fails_when_the_holder_renewed_its_lease_meanwhile(services, db):
+    skus = services.commands._skus
+    old = Claim(sku="MUG-1", product_id=OTHER, command_id="c-slow", claimed_ms=1)
+    skus.insert(old)
+    seen = skus.holder("MUG-1")
+    # the holder comes back to work and renews its lease
+    assert skus.refresh(seen)
+    # a take-over decided on the old lease must not win
+    assert not skus.take_over(seen, Claim(sku="MUG-1", product_id=PRODUCT, command_id="c-new"))
+    assert skus.holder("MUG-1").command_id == "c-slow"
+    # and a renewal based on a claim that changed fails too
+    assert not skus.refresh(seen)

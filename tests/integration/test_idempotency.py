@@ -124,17 +124,44 @@ def test_a_request_that_died_after_claiming_is_finished_by_its_retry(bus, settin
     assert queued(settings, redis_client) == 1
 
 
-def test_a_failed_enqueue_frees_the_key_and_leaves_no_status(settings, redis_client, clock):
-    class DownBroker:
+def test_a_failed_enqueue_keeps_the_key_for_the_same_command(settings, broker, redis_client, clock):
+    # Given an enqueue that fails (it may or may not have reached Redis)
+    class DownOnce:
+        calls = 0
+
         def enqueue(self, message):
-            raise redis_lib.ConnectionError("down")
+            DownOnce.calls += 1
+            if DownOnce.calls == 1:
+                raise redis_lib.ConnectionError("reply lost")
+            return broker.enqueue(message)
 
     statuses = CommandStatuses(redis_client, namespace=settings.redis_namespace, ttl_s=60)
     keys = IdempotencyKeys(redis_client, namespace=settings.redis_namespace, status_ttl_s=60, clock=clock)
+    bus = CommandBus(DownOnce(), statuses, keys)
     with pytest.raises(redis_lib.ConnectionError):
-        CommandBus(DownBroker(), statuses, keys).submit(*attempt("cmd-1"))
-    assert statuses.get("cmd-1") is None
-    assert list(redis_client.scan_iter(match=f"{settings.redis_namespace}:*")) == []
+        bus.submit(*attempt("cmd-1"))
+    # When the client retries with the key, I expect 409 at first, then the
+    # same command queued: never a second one
+    with pytest.raises(KeyInFlight):
+        bus.submit(*attempt("cmd-2"))
+    clock.now += STALE_AFTER_S + 1
+    retried = bus.submit(*attempt("cmd-3"))
+    assert retried.response["command_id"] == "cmd-1"
+    assert queued(settings, redis_client) == 1
+    assert statuses.get("cmd-2") is None and statuses.get("cmd-3") is None
+
+
+def test_a_settled_claim_is_never_taken_over(bus, settings, redis_client, clock):
+    first = bus.submit(*attempt("cmd-1"))
+    envelope, response, idem = attempt("cmd-1")
+    [key] = redis_client.scan_iter(match=f"{settings.redis_namespace}:idempotency:*")
+    from infra.idempotency import Claim
+
+    settled = Claim.decode(redis_client.get(key))
+    clock.now += STALE_AFTER_S + 1
+    assert bus._keys.take_over(idem.scope, settled) is None
+    assert bus.submit(*attempt("cmd-2")).response == first.response
+    assert queued(settings, redis_client) == 1
 
 
 def test_claims_expire_after_a_day(bus, redis_client, settings):

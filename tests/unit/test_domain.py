@@ -151,3 +151,13 @@ def test_the_view_follows_details_and_price_and_keeps_index_fields():
         "c",
     )
     assert (doc["price_cents"], doc["stock_available"], doc["in_stock"], doc["version"]) == (5, 0, False, 4)
+
+
+def test_stock_cannot_pass_the_json_safe_limit():
+    from domain.errors import StockLimitExceeded
+    from domain.product import MAX_STOCK
+
+    state = created_state()
+    decide(state, commands.AdjustStock(product_id="p1", delta=MAX_STOCK - 3))
+    with pytest.raises(StockLimitExceeded):
+        decide(state, commands.AdjustStock(product_id="p1", delta=MAX_STOCK - 2))

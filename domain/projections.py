@@ -90,6 +90,9 @@ def order_view(
             "total_cents": None,
             "version": version,
             "placed_at": recorded_at,
+            # Lists sort and page on this integer, which every server
+            # compares exactly (the embedded store compares dates to the second).
+            "placed_ms": int(recorded_at.timestamp() * 1000),
             "updated_at": recorded_at,
         }
     assert doc is not None, f"{event.type} before the order was placed"

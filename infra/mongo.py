@@ -10,6 +10,7 @@ from infra.settings import Settings
 COMMITS = "commits"
 SKU_CLAIMS = "sku_claims"
 PRODUCTS = "products"
+ORDERS = "orders"
 
 
 def connect(settings: Settings, *, appname: str, **options) -> Database:
@@ -30,6 +31,11 @@ def ensure_indexes(db: Database) -> list[str]:
         commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
         db[PRODUCTS].create_index([("sku", ASCENDING)]),
         *product_list_indexes(db),
+        # GET /customers/{id}/orders, newest first, with or without a status.
+        db[ORDERS].create_index([("customer_id", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)]),
+        db[ORDERS].create_index(
+            [("customer_id", ASCENDING), ("status", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)]
+        ),
     ]
 
 

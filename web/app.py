@@ -8,15 +8,16 @@ from collections.abc import Callable
 import falcon
 import redis
 
+from domain.commands import CancelOrder, ShipOrder
 from infra.broker import build_broker
 from infra.commandbus import CommandBus
 from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
-from web import commands, problems, products
+from web import commands, orders, problems, products
 from web.cursors import Cursors
-from web.views import HistoryViews, ProductViews
+from web.views import HistoryViews, OrderViews, ProductViews
 
 
 def create_app(
@@ -25,6 +26,7 @@ def create_app(
     command_bus=None,
     statuses=None,
     product_views=None,
+    order_views=None,
     history=None,
     uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> falcon.App:
@@ -40,9 +42,10 @@ def create_app(
             client, namespace=settings.redis_namespace, status_ttl_s=settings.command_status_ttl_s
         )
         command_bus = command_bus or CommandBus(build_broker(settings), statuses, keys)
-    if product_views is None or history is None:
+    if product_views is None or order_views is None or history is None:
         db = connect(settings, appname="shop-web")
         product_views = product_views or ProductViews(db)
+        order_views = order_views or OrderViews(db)
         history = history or HistoryViews(db)
     cursors = Cursors(settings.cursor_secret.encode())
 
@@ -54,5 +57,11 @@ def create_app(
         "/products/{product_id:uuid}/stock-adjustments", products.StockAdjustments(command_bus, uuidgen)
     )
     app.add_route("/products/{product_id:uuid}/history", products.History(history))
+    app.add_route("/orders", orders.Collection(command_bus, uuidgen))
+    app.add_route("/orders/{order_id:uuid}", orders.Item(order_views))
+    app.add_route("/orders/{order_id:uuid}/cancel", orders.Transition(CancelOrder, command_bus, uuidgen))
+    app.add_route("/orders/{order_id:uuid}/ship", orders.Transition(ShipOrder, command_bus, uuidgen))
+    app.add_route("/orders/{order_id:uuid}/history", orders.History(history))
+    app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
     return app

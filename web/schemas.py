@@ -123,3 +123,38 @@ class ListProductsQuery(Schema):
     sort = Text(load_default="name", validate=validate.OneOf(SORTS))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = Text(validate=validate.Length(min=1, max=1024))
+
+
+CUSTOMER_ID = validate.Regexp(r"^[A-Za-z0-9._-]{1,64}\Z", error="must be 1-64 of A-Z a-z 0-9 . _ -")
+
+
+class OrderLineSchema(Schema):
+    product_id = fields.UUID(required=True)
+    quantity = Int(required=True, validate=validate.Range(min=1, max=1000))
+
+
+class PlaceOrderSchema(Schema):
+    customer_id = Text(required=True, validate=CUSTOMER_ID)
+    currency = Text(required=True, validate=CURRENCY)
+    lines = fields.List(
+        fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=50)
+    )
+
+    @validates_schema
+    def each_product_once(self, data, **kwargs):
+        seen = set()
+        for line in data.get("lines", []):
+            if line["product_id"] in seen:
+                raise ValidationError(
+                    f"product {line['product_id']} is on more than one line", field_name="lines"
+                )
+            seen.add(line["product_id"])
+
+
+ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled", "shipped")
+
+
+class CustomerOrdersQuery(Schema):
+    status = Text(validate=validate.OneOf(ORDER_STATUSES))
+    limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Text(validate=validate.Length(min=1, max=1024))

@@ -12,7 +12,7 @@ from pymongo.database import Database
 
 from infra.eventstore import EventStore
 from infra.messages import rfc3339
-from infra.mongo import PRODUCTS
+from infra.mongo import ORDERS, PRODUCTS
 
 #: API sort name -> the read-model field it orders by (ties: ``id``, which
 #: repeats ``_id``).
@@ -75,6 +75,37 @@ class ProductViews:
         return Page([product_json(d) for d in docs], last)
 
 
+class OrderViews:
+    def __init__(self, db: Database):
+        self._orders = db[ORDERS]
+
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        doc = self._orders.find_one({"_id": order_id})
+        return order_json(doc) if doc else None
+
+    def for_customer(
+        self, customer_id: str, status: str | None, limit: int, after: list[Any] | None = None
+    ) -> Page:
+        """A customer's orders, newest first (ties: id, descending), paged on
+        ``placed_ms``: an integer compares exactly on every server."""
+        query: dict[str, Any] = {"customer_id": customer_id}
+        if status is not None:
+            query["status"] = status
+        if after is not None:
+            placed_ms, last_id = after
+            query["$or"] = [
+                {"placed_ms": {"$lt": placed_ms}},
+                {"placed_ms": placed_ms, "id": {"$lt": last_id}},
+            ]
+        docs = list(
+            self._orders.find(query, sort=[("placed_ms", DESCENDING), ("id", DESCENDING)], limit=limit + 1)
+        )
+        more = len(docs) > limit
+        docs = docs[:limit]
+        last = [docs[-1]["placed_ms"], docs[-1]["id"]] if more else None
+        return Page([order_json(d) for d in docs], last)
+
+
 class HistoryViews:
     """A stream's events, read from the event store (read only)."""
 
@@ -117,3 +148,32 @@ def product_json(doc: dict[str, Any]) -> dict[str, Any]:
 
 def timestamp(value: datetime | str) -> str:
     return rfc3339(value) if isinstance(value, datetime) else value
+
+
+def order_json(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": doc["_id"],
+        "customer_id": doc["customer_id"],
+        "status": doc["status"],
+        "currency": doc["currency"],
+        "lines": [
+            {
+                k: line[k]
+                for k in (
+                    "product_id",
+                    "sku",
+                    "name",
+                    "quantity",
+                    "unit_price_cents",
+                    "line_total_cents",
+                    "status",
+                    "reason",
+                )
+            }
+            for line in doc["lines"]
+        ],
+        "total_cents": doc["total_cents"],
+        "version": doc["version"],
+        "placed_at": timestamp(doc["placed_at"]),
+        "updated_at": timestamp(doc["updated_at"]),
+    }

@@ -18,10 +18,10 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from domain.events import Event, event_from_dict
-from domain.projections import product_view
+from domain.projections import order_view, product_view
 from infra.eventstore import EventStore
 from infra.messages import parse_rfc3339
-from infra.mongo import PRODUCTS
+from infra.mongo import ORDERS, PRODUCTS
 
 View = Callable[[dict[str, Any] | None, Event, int, datetime], dict[str, Any]]
 
@@ -41,6 +41,7 @@ class Projector:
         self._store = store
         self._views: dict[str, tuple[Collection, View]] = {
             "product": (db[PRODUCTS], product_view),
+            "order": (db[ORDERS], order_view),
         }
         self._max_races = max_races
 

@@ -118,11 +118,14 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30.
 
 
 @pytest.fixture(scope="module")
-def stack(backends, tmp_path_factory):
+def stack(backends, tmp_path_factory, request):
+    """The Procfile's web, worker and projector; a test module may set
+    ``STACK_ENV`` (say, ``WORKER_PROCESSES``) for its own stack."""
     settings = isolated_settings(backends, "e2e")
     logs = tmp_path_factory.mktemp("logs")
     port = free_port()
     env = procfile_env(settings, port)
+    env.update(getattr(request.module, "STACK_ENV", {}))
     release = subprocess.run(
         ["sh", "-c", PROCFILE["release"]], cwd=ROOT, env=env, capture_output=True, timeout=60
     )

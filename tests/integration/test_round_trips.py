@@ -81,3 +81,66 @@ def test_round_trips_per_command_and_per_projection_step(counted, capsys):
     assert adjust_trips == ["find", "insert"]  # load stream, commit
     assert first_projection == ["insert"]
     assert next_projection == ["find", "update"]  # read document, conditional replace
+
+
+def test_round_trips_and_messages_for_one_order(counted, broker, settings, capsys):
+    from domain.commands import PlaceOrder
+    from infra.messages import CommandEnvelope as Envelope
+
+    counter, services = counted
+    created = services.commands.handle(
+        Envelope.wrap(
+            CreateProduct(
+                product_id=PRODUCT, sku="MUG-1", name="Mug", price_cents=1250, currency="EUR", stock=3
+            ),
+            command_id="c1",
+        )
+    )
+    services.projector.project(notification(created.commit))
+    # Drive the order's whole process by hand, counting as we go.
+    broker.client.delete(f"{settings.redis_namespace}:commands", f"{settings.redis_namespace}:projections")
+    for queue in ("commands", "projections"):
+        broker.client.delete(f"{settings.redis_namespace}:{queue}.msgs")
+    counter.take()
+    order_id = "2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b"
+    pending = [
+        (
+            "command",
+            Envelope.wrap(
+                PlaceOrder(order_id, "cust", "EUR", [{"product_id": PRODUCT, "quantity": 2}]),
+                command_id="c-order",
+            ),
+        )
+    ]
+    trips = {"command": [], "projection": []}
+    messages = 0
+    sent: list = []
+    original_enqueue = broker.enqueue
+
+    def capture(message, *, delay=None):
+        sent.append(message)
+        return original_enqueue(message, delay=delay)
+
+    broker.enqueue = capture
+    try:
+        while pending:
+            kind, item = pending.pop(0)
+            messages += 1
+            if kind == "command":
+                services.commands.handle(item)
+            else:
+                services.projector.project(item)
+            trips[kind].append(len(counter.take()))
+            for message in sent:
+                if message.actor_name == "handle_command":
+                    pending.append(("command", Envelope.from_dict(message.args[0])))
+                else:
+                    pending.append(("projection", message.args[0]))
+            sent.clear()
+    finally:
+        broker.enqueue = original_enqueue
+    with capsys.disabled():
+        print(f"\none order of one line: {messages} messages, store round trips {trips}")
+    assert trips["command"] == [1, 2, 2]  # place; reserve (load, commit); mark reserved (load, commit)
+    assert all(n <= 2 for n in trips["projection"]) and len(trips["projection"]) == 3
+    assert messages == 6

@@ -44,6 +44,21 @@ class FakeViews:
         )
 
 
+class FakeOrderViews:
+    def __init__(self, orders=()):
+        self.orders = {o["id"]: o for o in orders}
+        self.listed = []
+
+    def get(self, order_id):
+        return self.orders.get(order_id)
+
+    def for_customer(self, customer_id, status, limit, after=None):
+        self.listed.append((customer_id, status, limit, after))
+        items = [o for o in self.orders.values() if o["customer_id"] == customer_id]
+        more = len(items) > limit
+        return Page(items[:limit], [items[limit - 1]["placed_at"], items[limit - 1]["id"]] if more else None)
+
+
 class FakeHistory:
     def __init__(self, streams=None):
         self.streams = streams or {}
@@ -62,6 +77,7 @@ def make_client(**fakes) -> testing.TestClient:
         "command_bus": FakeCommandBus(),
         "statuses": FakeStatuses(),
         "product_views": FakeViews(),
+        "order_views": FakeOrderViews(),
         "history": FakeHistory(),
         "uuidgen": lambda: next(ids),
         **fakes,

@@ -1,0 +1,142 @@
+"""Orders and reservations on the real Redis and store, through a real
+Dramatiq worker where the process manager's messages matter."""
+
+import pytest
+from dramatiq import Worker
+
+from domain.commands import AdjustStock, CancelOrder, CreateProduct, PlaceOrder, ReleaseStock, ReserveStock
+from domain.product import Product
+from infra.eventstore import EventStore
+from infra.messages import CommandEnvelope
+from infra.mongo import COMMITS, ORDERS, PRODUCTS
+
+MUG = "11111111-1111-4111-8111-111111111111"
+PLATE = "22222222-2222-4222-8222-222222222222"
+ORDER = "33333333-3333-4333-8333-333333333333"
+
+
+def envelope(command, command_id):
+    return CommandEnvelope.wrap(command, command_id=command_id)
+
+
+@pytest.fixture
+def catalog(services):
+    services.commands.handle(envelope(CreateProduct(MUG, "MUG", "Mug", 1250, "EUR", stock=5), "c-mug"))
+    services.commands.handle(envelope(CreateProduct(PLATE, "PLATE", "Plate", 800, "EUR", stock=1), "c-plate"))
+
+
+def place(services, lines, order_id=ORDER, command_id="c-place"):
+    order = PlaceOrder(order_id, "cust-1", "EUR", [{"product_id": p, "quantity": q} for p, q in lines])
+    return services.commands.handle(envelope(order, command_id))
+
+
+def drain(broker, worker):
+    for _ in range(10):
+        broker.join("commands", timeout=30_000)
+        broker.join("projections", timeout=30_000)
+        worker.join()
+        if not any(broker.client.llen(f"{broker.namespace}:{q}") for q in ("commands", "projections")):
+            return
+
+
+def test_an_order_is_confirmed_and_projected_with_captured_prices(services, catalog, broker, worker, db):
+    place(services, [(MUG, 2), (PLATE, 1)])
+    drain(broker, worker)
+    order = db[ORDERS].find_one({"_id": ORDER})
+    assert order["status"] == "confirmed"
+    assert order["total_cents"] == 2 * 1250 + 800
+    lines = {line["product_id"]: line for line in order["lines"]}
+    mug_line = lines[MUG]
+    assert (
+        mug_line["sku"],
+        mug_line["name"],
+        mug_line["unit_price_cents"],
+        mug_line["line_total_cents"],
+    ) == (
+        "MUG",
+        "Mug",
+        1250,
+        2500,
+    )
+    assert {line["status"] for line in order["lines"]} == {"reserved"}
+    mug = db[PRODUCTS].find_one({"_id": MUG})
+    assert (mug["stock_available"], mug["stock_reserved"]) == (3, 2)
+    # one read-model document per source stream
+    assert db[ORDERS].count_documents({}) == 1 and db[PRODUCTS].count_documents({}) == 2
+
+
+def test_a_refused_line_rejects_the_order_and_returns_the_rest(services, catalog, broker, worker, db):
+    place(services, [(MUG, 2), (PLATE, 2)])
+    drain(broker, worker)
+    order = db[ORDERS].find_one({"_id": ORDER})
+    assert order["status"] == "rejected"
+    lines = {line["product_id"]: line for line in order["lines"]}
+    assert (lines[PLATE]["status"], lines[PLATE]["reason"]) == ("refused", "insufficient_stock")
+    assert lines[MUG]["status"] in ("released", "refused")
+    for product_id, stock in ((MUG, 5), (PLATE, 1)):
+        doc = db[PRODUCTS].find_one({"_id": product_id})
+        assert (doc["stock_available"], doc["stock_reserved"]) == (stock, 0)
+
+
+def test_a_reservation_delivered_twice_reserves_once(services, catalog, db):
+    reserve = envelope(ReserveStock(MUG, ORDER, 2, "EUR"), "c-reserve")
+    services.commands.handle(reserve)
+    services.commands._statuses.forget("c-reserve")  # as if the outcome was lost
+    services.commands.handle(reserve)
+    # and a second command for the same order's line
+    services.commands.handle(envelope(ReserveStock(MUG, ORDER, 2, "EUR"), "c-reserve-again"))
+    reserved = [c for c in EventStore(db).load(MUG) if c.events[0]["type"] == "StockReserved"]
+    assert len(reserved) == 1
+
+
+def test_releasing_an_unknown_reservation_is_a_no_op(services, catalog, db):
+    outcome = services.commands.handle(envelope(ReleaseStock(MUG, ORDER), "c-release"))
+    assert (outcome.status, outcome.commit, outcome.version) == ("succeeded", None, 1)
+    assert db[COMMITS].count_documents({"stream_id": MUG}) == 1
+
+
+def test_an_order_cancelled_while_its_reservations_are_in_flight_holds_nothing(
+    services, catalog, broker, actors, settings, db
+):
+    # Given an order placed, its reservation requests queued but not yet run
+    place(services, [(MUG, 2), (PLATE, 1)])
+    assert broker.client.llen(f"{settings.redis_namespace}:commands") == 2
+    # When the customer cancels before any product answers
+    assert services.commands.handle(envelope(CancelOrder(ORDER), "c-cancel")).status == "succeeded"
+    # and the products answer afterwards
+    worker = Worker(broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+        drain(broker, worker)
+    finally:
+        worker.stop()
+    # I expect the order cancelled and nothing left reserved
+    order = db[ORDERS].find_one({"_id": ORDER})
+    assert order["status"] == "cancelled"
+    assert {line["status"] for line in order["lines"]} == {"released"}
+    for product_id, stock in ((MUG, 5), (PLATE, 1)):
+        doc = db[PRODUCTS].find_one({"_id": product_id})
+        assert (doc["stock_available"], doc["stock_reserved"]) == (stock, 0)
+
+
+def test_stock_adjustments_and_reservations_interleave_safely(services, catalog, broker, worker, db):
+    for i in range(6):
+        place(services, [(MUG, 1)], order_id=f"44444444-4444-4444-8444-44444444444{i}", command_id=f"c-o{i}")
+        services.commands.handle(envelope(AdjustStock(MUG, -1 if i % 2 else 1), f"c-adj{i}"))
+    drain(broker, worker)
+    history = EventStore(db).load(MUG)
+    product = Product.replay(e for c in history for e in c.domain_events())
+    doc = db[PRODUCTS].find_one({"_id": MUG})
+    assert product.stock_available >= 0
+    assert (doc["stock_available"], doc["stock_reserved"]) == (
+        product.stock_available,
+        product.stock_reserved,
+    )
+    confirmed = db[ORDERS].count_documents({"status": "confirmed"})
+    assert product.stock_reserved == confirmed
+
+
+def test_customer_order_lists_have_their_indexes(db):
+    indexes = [[k for k, _ in index["key"]] for index in db[ORDERS].index_information().values()]
+    assert ["customer_id", "placed_ms", "id"] in indexes
+    assert ["customer_id", "status", "placed_ms", "id"] in indexes

@@ -109,6 +109,7 @@ def order_view(
                         "unit_price_cents": event.unit_price_cents,
                         "line_total_cents": event.unit_price_cents * line["quantity"],
                         "status": "reserved",
+                        "reason": None,
                     },
                 )
             }

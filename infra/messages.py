@@ -73,13 +73,19 @@ class CommandEnvelope:
         return cls(**data)
 
 
+#: A process manager's command must not be given up: nothing would send it
+#: again, and an order would wait, or stock stay reserved, for ever.  It is
+#: retried until it succeeds, at most 5 minutes apart (for about a month).
+FOLLOW_UP_RETRIES = {"max_retries": 10_000, "max_backoff": 300_000}
+
+
 def command_message(envelope: CommandEnvelope) -> dramatiq.Message:
     return dramatiq.Message(
         queue_name=COMMANDS_QUEUE,
         actor_name=HANDLE_COMMAND,
         args=(envelope.to_dict(),),
         kwargs={},
-        options={},
+        options=dict(FOLLOW_UP_RETRIES) if envelope.causation_id else {},
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from domain import order, process, product
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
-from domain.errors import DomainError, DuplicateSku
+from domain.errors import DomainError, DuplicateSku, OrderNotFound, ProductNotFound
 from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
 from infra.messages import CommandEnvelope, Publisher
 from infra.skus import Claim, SkuClaims
@@ -25,6 +25,8 @@ AGGREGATES = {
     "product": (product.Product, product.decide),
     "order": (order.Order, order.decide),
 }
+
+NOT_FOUND = {"product": ProductNotFound, "order": OrderNotFound}
 
 #: Follow-up command ids are name-based UUIDs of their cause, so that a
 #: cause handled twice sends the same commands, which take effect once.
@@ -162,10 +164,13 @@ class CommandHandler:
                 self._send(self._after_commit(commit))
                 self._publisher.publish(commit)
             except Exception:
-                log.warning("could not announce commit of %s", envelope.command_id)
-            self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
-            return
-        if known:
+                # "succeeded" promises that everything it calls for was sent
+                # (a redelivery would skip it): without that, stay "failed".
+                log.warning("could not send what the commit of %s calls for", envelope.command_id)
+            else:
+                self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
+                return
+        if known and commit is None:
             try:
                 self._release_sku(command, envelope)
             except Exception:
@@ -184,6 +189,9 @@ class CommandHandler:
         for attempt in range(self._max_conflicts):
             if history is None:
                 history = self._store.load(envelope.stream_id)
+            if history and history[0].stream_type != envelope.stream_type:
+                # An id of another kind of stream (ids are shared): not ours.
+                raise NOT_FOUND[envelope.stream_type](f"no {envelope.stream_type} {envelope.stream_id}")
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
                 return done, done.version_to

@@ -140,3 +140,47 @@ def test_customer_order_lists_have_their_indexes(db):
     indexes = [[k for k, _ in index["key"]] for index in db[ORDERS].index_information().values()]
     assert ["customer_id", "placed_ms", "id"] in indexes
     assert ["customer_id", "status", "placed_ms", "id"] in indexes
+
+
+def test_an_id_of_another_kind_of_stream_is_not_found(services, catalog, broker, worker, db):
+    # Given an order whose line names another order, not a product
+    place(services, [(MUG, 1)])
+    other = "55555555-5555-4555-8555-555555555555"
+    place(services, [(ORDER, 1)], order_id=other, command_id="c-odd")
+    cancel_a_product = envelope(CancelOrder(MUG), "c-cancel-mug")
+    assert services.commands.handle(cancel_a_product).error.code == "order_not_found"
+    drain(broker, worker)
+    # I expect a refusal, not a failure, and the order to end
+    order = db[ORDERS].find_one({"_id": other})
+    assert order["status"] == "rejected"
+    assert order["lines"][0]["reason"] == "product_not_found"
+
+
+def test_follow_up_commands_are_never_given_up():
+    from infra.messages import command_message
+
+    user = envelope(CancelOrder(ORDER), "c-user")
+    follow_up = CommandEnvelope.wrap(ReleaseStock(MUG, ORDER), command_id="c-f", causation_id="c-user")
+    assert command_message(user).options == {}
+    assert command_message(follow_up).options["max_retries"] >= 10_000
+
+
+def test_giving_up_does_not_claim_success_when_follow_ups_were_not_sent(services, catalog, broker, db):
+    from infra.messages import Publisher
+    from workers.handler import CommandHandler
+
+    class BrokerDown(Publisher):
+        def send(self, envelope):
+            raise ConnectionError("broker down")
+
+    handler = CommandHandler(
+        EventStore(db), services.commands._skus, BrokerDown(broker), services.commands._statuses
+    )
+    placing = envelope(PlaceOrder(ORDER, "cust-1", "EUR", [{"product_id": MUG, "quantity": 1}]), "c-place")
+    with pytest.raises(ConnectionError):
+        handler.handle(placing)
+    handler.give_up(placing, ConnectionError("broker down"))
+    assert services.commands._statuses.get("c-place")["status"] == "failed"
+    # a later redelivery (a dead letter retried) then sends what was missing
+    assert services.commands.handle(placing).status == "succeeded"
+    assert broker.client.llen(f"{broker.namespace}:commands") == 1

@@ -29,6 +29,8 @@ def ensure_indexes(db: Database) -> list[str]:
         commits.create_index([("stream_id", ASCENDING), ("version_from", ASCENDING)], unique=True),
         # A redelivered command finds its commit instead of deciding twice.
         commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
+        # The catch-up reads the commits of the last interval.
+        commits.create_index([("recorded_at", ASCENDING)]),
         db[PRODUCTS].create_index([("sku", ASCENDING)]),
         *product_list_indexes(db),
         # GET /customers/{id}/orders, newest first, with or without a status.

@@ -24,6 +24,12 @@ class Settings:
     command_status_ttl_s: int = 7 * 24 * 3600
     #: Signs page cursors; the same on every web process.
     cursor_secret: str = "shop-cursors"
+    #: Requests one web process lets wait for ``after=`` at once; beyond
+    #: that they answer at once (``Read-Model-Stale`` says if it is stale).
+    max_waits: int = 24
+    #: Seconds between catch-up passes that heal read models whose
+    #: notifications were lost.
+    catch_up_interval_s: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -58,4 +64,34 @@ class Settings:
             redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
             command_status_ttl_s=ttl,
             cursor_secret=environ.get("CURSOR_SECRET") or "shop-cursors",
+            catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL", default=15.0),
+            max_waits=_whole(
+                environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
+            ),
         )
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative")
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds") from None
+    if not 0.5 <= value <= 3600:
+        raise ConfigurationError(f"{name} must be between 0.5 and 3600 seconds")
+    return value

@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 
+from infra.eventstore import Commit
+from infra.freshness import to_ms
 from infra.messages import CommandEnvelope, rfc3339
 
 ACCEPTED = "accepted"
@@ -25,14 +27,25 @@ FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
 #: An outcome is written unless the record already holds a final one that
 #: only a new decision could have produced: ``succeeded`` or ``rejected``.
 #: (``failed`` may still turn into either when a dead letter is retried.)
+#: In the same call: a commit moves its stream's head (never backwards),
+#: and a signal wakes the queries waiting for this command.
 _FINISH = """
+local written = 1
 local current = redis.call('GET', KEYS[1])
 if current then
   local status = cjson.decode(current)['status']
-  if status == 'succeeded' or status == 'rejected' then return 0 end
+  if status == 'succeeded' or status == 'rejected' then written = 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
+if written == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if ARGV[3] ~= '' then
+  local known = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
+  if tonumber(ARGV[3]) > known then
+    redis.call('HSET', KEYS[2], 'version', ARGV[3], 'recorded_ms', ARGV[4])
+  end
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return written
 """
 
 
@@ -63,10 +76,18 @@ class CommandStatuses:
         *,
         version: int | None = None,
         error: dict[str, str] | None = None,
+        commit: Commit | None = None,
     ) -> None:
+        """Record the outcome (unless a final one is there), move the stream's
+        head when there is a commit, and signal waiting queries: one call."""
         assert status in FINAL
         outcome = record(envelope, status, version=version, error=error, completed=True)
-        self._finish(keys=[self.key(envelope.command_id)], args=[json.dumps(outcome), self._ttl_s])
+        head = (str(commit.version_to), str(to_ms(commit.recorded_at))) if commit is not None else ("", "")
+        signal = json.dumps({"command": envelope.command_id})
+        self._finish(
+            keys=[self.key(envelope.command_id), f"{self._namespace}:head:{envelope.stream_id}"],
+            args=[json.dumps(outcome), self._ttl_s, *head, f"{self._namespace}:signals", signal],
+        )
 
     def forget(self, command_id: str) -> None:
         self._redis.delete(self.key(command_id))
@@ -91,6 +112,7 @@ def record(
         "submitted_at": envelope.submitted_at,
         "completed_at": rfc3339(datetime.now(UTC)) if completed else None,
         "stream_id": envelope.stream_id,
+        "stream_type": envelope.stream_type,
         "version": version,
         "error": error,
     }

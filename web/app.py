@@ -11,13 +11,15 @@ import redis
 from domain.commands import CancelOrder, ShipOrder
 from infra.broker import build_broker
 from infra.commandbus import CommandBus
+from infra.freshness import Progress
 from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
 from web import commands, orders, problems, products
 from web.cursors import Cursors
-from web.views import HistoryViews, OrderViews, ProductViews
+from web.freshness import ReadYourWrites, SignalHub
+from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 
 
 def create_app(
@@ -28,13 +30,20 @@ def create_app(
     product_views=None,
     order_views=None,
     history=None,
+    progress=None,
+    hub=None,
+    versions=None,
     uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> falcon.App:
     """Build the WSGI app.  Collaborators not given are built from
     ``settings``; tests pass fakes.  Call it after gunicorn forks."""
     settings = settings or Settings(mongodb_uri="", mongodb_database="", redis_url="")
-    if command_bus is None or statuses is None:
+    client = None
+    if command_bus is None or statuses is None or progress is None or hub is None:
         client = redis.Redis.from_url(settings.redis_url)
+        progress = progress or Progress(client, namespace=settings.redis_namespace)
+        hub = hub or SignalHub(client, progress.channel)
+    if command_bus is None or statuses is None:
         statuses = statuses or CommandStatuses(
             client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
         )
@@ -42,26 +51,27 @@ def create_app(
             client, namespace=settings.redis_namespace, status_ttl_s=settings.command_status_ttl_s
         )
         command_bus = command_bus or CommandBus(build_broker(settings), statuses, keys)
-    if product_views is None or order_views is None or history is None:
+    if product_views is None or order_views is None or history is None or versions is None:
         db = connect(settings, appname="shop-web")
         product_views = product_views or ProductViews(db)
         order_views = order_views or OrderViews(db)
         history = history or HistoryViews(db)
+        versions = versions or ReadModelVersions(db)
     cursors = Cursors(settings.cursor_secret.encode())
 
-    app = falcon.App()
+    app = falcon.App(middleware=[ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits)])
     problems.install(app)
-    app.add_route("/products", products.Collection(command_bus, product_views, cursors, uuidgen))
-    app.add_route("/products/{product_id:uuid}", products.Item(command_bus, product_views, uuidgen))
+    app.add_route("/products", products.Collection(command_bus, product_views, cursors, uuidgen, progress))
+    app.add_route("/products/{product_id:uuid}", products.Item(command_bus, product_views, uuidgen, progress))
     app.add_route(
         "/products/{product_id:uuid}/stock-adjustments", products.StockAdjustments(command_bus, uuidgen)
     )
     app.add_route("/products/{product_id:uuid}/history", products.History(history))
     app.add_route("/orders", orders.Collection(command_bus, uuidgen))
-    app.add_route("/orders/{order_id:uuid}", orders.Item(order_views))
+    app.add_route("/orders/{order_id:uuid}", orders.Item(order_views, progress))
     app.add_route("/orders/{order_id:uuid}/cancel", orders.Transition(CancelOrder, command_bus, uuidgen))
     app.add_route("/orders/{order_id:uuid}/ship", orders.Transition(ShipOrder, command_bus, uuidgen))
     app.add_route("/orders/{order_id:uuid}/history", orders.History(history))
-    app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors))
+    app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors, progress))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
     return app

@@ -8,6 +8,8 @@ import falcon
 
 from web.problems import Problem
 
+FIELDS = ("command_id", "type", "status", "submitted_at", "completed_at", "stream_id", "version", "error")
+
 
 class Item:
     def __init__(self, statuses):
@@ -17,4 +19,4 @@ class Item:
         status = self._statuses.get(str(command_id))
         if status is None:
             raise Problem(falcon.HTTP_404, title="Not Found", detail=f"no command {command_id}")
-        resp.media = status
+        resp.media = {k: v for k, v in status.items() if k in FIELDS}

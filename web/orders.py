@@ -11,10 +11,12 @@ import falcon
 
 from domain.commands import CancelOrder, PlaceOrder, ShipOrder
 from infra.messages import CommandEnvelope
-from web import inputs
+from infra.mongo import ORDERS
+from web import freshness, inputs
 from web.accepting import accept
 from web.cursors import Cursors, InvalidCursor
 from web.problems import Problem
+from web.products import answer_history
 from web.schemas import CustomerOrdersQuery, PlaceOrderSchema
 
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
@@ -50,13 +52,20 @@ class Collection:
 class Item:
     """``GET /orders/{id}``."""
 
-    def __init__(self, views):
+    read_model = "order"
+
+    def __init__(self, views, progress=None):
         self._views = views
+        self._progress = progress
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
         order = self._views.get(str(order_id))
         if order is None:
             raise not_found(f"order {order_id}")
+        freshness.describe(req, resp, self._progress, [order], collection=ORDERS)
+        if freshness.describe_item(req, resp, order["version"]):
+            resp.status = falcon.HTTP_304
+            return
         resp.media = order
 
 
@@ -79,6 +88,8 @@ class Transition:
 class History:
     """``GET /orders/{id}/history``: the order's events, oldest first."""
 
+    read_model = freshness.EVENTS
+
     def __init__(self, history):
         self._history = history
 
@@ -86,15 +97,18 @@ class History:
         events = self._history.events(str(order_id), stream_type="order")
         if events is None:
             raise not_found(f"order {order_id}")
-        resp.media = {"items": events}
+        answer_history(req, resp, events)
 
 
 class CustomerOrders:
     """``GET /customers/{customer_id}/orders``: newest first, by cursor."""
 
-    def __init__(self, views, cursors: Cursors):
+    read_model = "order"
+
+    def __init__(self, views, cursors: Cursors, progress=None):
         self._views = views
         self._cursors = cursors
+        self._progress = progress
         self._query = CustomerOrdersQuery()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
@@ -111,6 +125,7 @@ class CustomerOrders:
                     falcon.HTTP_400, title="Invalid Query", detail=str(exc), errors={"cursor": [str(exc)]}
                 ) from None
         page = self._views.for_customer(customer_id, params.get("status"), params["limit"], after)
+        freshness.describe(req, resp, self._progress, page.items, collection=ORDERS)
         resp.media = {
             "items": page.items,
             "next_cursor": self._cursors.encode(query, page.last) if page.last is not None else None,

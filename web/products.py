@@ -9,7 +9,8 @@ import falcon
 
 from domain.commands import AdjustStock, CreateProduct, UpdateProduct
 from infra.messages import CommandEnvelope
-from web import inputs
+from infra.mongo import PRODUCTS
+from web import freshness, inputs
 from web.accepting import accept
 from web.cursors import Cursors, InvalidCursor
 from web.problems import Problem
@@ -25,10 +26,13 @@ class Collection:
     """``POST /products`` queues ``CreateProduct``; ``GET /products`` lists
     the catalog, filtered, sorted and paged by cursor."""
 
-    def __init__(self, commands, views, cursors: Cursors, uuidgen: Callable[[], UUID]):
+    read_model = "product"
+
+    def __init__(self, commands, views, cursors: Cursors, uuidgen: Callable[[], UUID], progress=None):
         self._commands = commands
         self._views = views
         self._cursors = cursors
+        self._progress = progress
         self._uuidgen = uuidgen
         self._schema = CreateProductSchema()
         self._query = ListProductsQuery()
@@ -57,7 +61,7 @@ class Collection:
                 errors={"min_price_cents": ["must not be above max_price_cents"]},
             )
         # A cursor carries the filters and sort it was made for; limit may vary.
-        query = {k: v for k, v in params.items() if k not in ("cursor", "limit")}
+        query = {k: v for k, v in params.items() if k not in ("cursor", "limit", "after")}
         after = None
         if "cursor" in params:
             try:
@@ -67,6 +71,7 @@ class Collection:
                     falcon.HTTP_400, title="Invalid Query", detail=str(exc), errors={"cursor": [str(exc)]}
                 ) from None
         page = self._views.list(where, params["sort"], params["limit"], after)
+        freshness.describe(req, resp, self._progress, page.items, collection=PRODUCTS)
         resp.media = {
             "items": page.items,
             "next_cursor": self._cursors.encode(query, page.last) if page.last is not None else None,
@@ -77,16 +82,23 @@ class Item:
     """``GET /products/{id}`` reads the read model; ``PATCH`` queues
     ``UpdateProduct``."""
 
-    def __init__(self, commands, views, uuidgen: Callable[[], UUID]):
+    read_model = "product"
+
+    def __init__(self, commands, views, uuidgen: Callable[[], UUID], progress=None):
         self._commands = commands
         self._views = views
         self._uuidgen = uuidgen
+        self._progress = progress
         self._schema = UpdateProductSchema()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
         product = self._views.get(str(product_id))
         if product is None:
             raise not_found(product_id)
+        freshness.describe(req, resp, self._progress, [product], collection=PRODUCTS)
+        if freshness.describe_item(req, resp, product["version"]):
+            resp.status = falcon.HTTP_304
+            return
         resp.media = product
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
@@ -120,6 +132,8 @@ class StockAdjustments:
 class History:
     """``GET /products/{id}/history``: the product's events, oldest first."""
 
+    read_model = freshness.EVENTS
+
     def __init__(self, history):
         self._history = history
 
@@ -127,4 +141,14 @@ class History:
         events = self._history.events(str(product_id), stream_type="product")
         if events is None:
             raise not_found(product_id)
-        resp.media = {"items": events}
+        answer_history(req, resp, events)
+
+
+def answer_history(req: falcon.Request, resp: falcon.Response, events: list[dict]) -> None:
+    """History reads the event store itself: never behind, lag 0."""
+    resp.set_header("Read-Model-Updated-At", events[-1]["recorded_at"])
+    resp.set_header("Read-Model-Lag", "0")
+    if freshness.describe_item(req, resp, events[-1]["version"]):
+        resp.status = falcon.HTTP_304
+        return
+    resp.media = {"items": events}

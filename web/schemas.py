@@ -123,6 +123,7 @@ class ListProductsQuery(Schema):
     sort = Text(load_default="name", validate=validate.OneOf(SORTS))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = Text(validate=validate.Length(min=1, max=1024))
+    after = Text(validate=validate.Length(min=1, max=64))  # checked by ReadYourWrites
 
 
 CUSTOMER_ID = validate.Regexp(r"^[A-Za-z0-9._-]{1,64}\Z", error="must be 1-64 of A-Z a-z 0-9 . _ -")
@@ -158,3 +159,4 @@ class CustomerOrdersQuery(Schema):
     status = Text(validate=validate.OneOf(ORDER_STATUSES))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = Text(validate=validate.Length(min=1, max=1024))
+    after = Text(validate=validate.Length(min=1, max=64))  # checked by ReadYourWrites

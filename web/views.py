@@ -106,6 +106,20 @@ class OrderViews:
         return Page([order_json(d) for d in docs], last)
 
 
+class ReadModelVersions:
+    """The version a stream's read-model document has reached (0 if none)."""
+
+    def __init__(self, db: Database):
+        self._collections = {"product": db[PRODUCTS], "order": db[ORDERS]}
+
+    def __call__(self, stream_type: str, stream_id: str) -> int | None:
+        collection = self._collections.get(stream_type)
+        if collection is None:
+            return None
+        doc = collection.find_one({"_id": stream_id}, {"version": 1})
+        return doc["version"] if doc else 0
+
+
 class HistoryViews:
     """A stream's events, read from the event store (read only)."""
 

@@ -19,6 +19,7 @@ from infra.messages import (
     CommandEnvelope,
 )
 from workers.bootstrap import Services
+from workers.catchup import CatchUpLoop
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class CommandFailures(Middleware):
 def declare(broker: Broker, services: Callable[[], Services]) -> dict[str, dramatiq.Actor]:
     """Bind the actors and their middleware to ``broker``."""
     broker.add_middleware(CommandFailures(services), before=Retries)
+    broker.add_middleware(CatchUpLoop(lambda: services().catch_up))
 
     def handle_command(envelope: dict) -> None:
         """Apply one command: ``{command_id, type, stream_id, payload, ...}``."""

@@ -12,11 +12,13 @@ from dramatiq import Broker
 from pymongo.database import Database
 
 from infra.eventstore import EventStore
+from infra.freshness import Progress
 from infra.messages import Publisher
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
+from workers.catchup import CatchUp
 from workers.handler import CommandHandler
 from workers.projector import Projector
 
@@ -25,19 +27,23 @@ from workers.projector import Projector
 class Services:
     commands: CommandHandler
     projector: Projector
+    catch_up: CatchUp
 
 
 def build_services(settings: Settings, broker: Broker, *, db: Database | None = None) -> Services:
     db = db if db is not None else connect(settings, appname="shop-worker")
+    client = redis.Redis.from_url(settings.redis_url)
     statuses = CommandStatuses(
-        redis.Redis.from_url(settings.redis_url),
-        namespace=settings.redis_namespace,
-        ttl_s=settings.command_status_ttl_s,
+        client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
     )
     store = EventStore(db)
+    projector = Projector(store, db, Progress(client, namespace=settings.redis_namespace))
     return Services(
         commands=CommandHandler(store, SkuClaims(db), Publisher(broker), statuses),
-        projector=Projector(store, db),
+        projector=projector,
+        catch_up=CatchUp(
+            db, projector, client, namespace=settings.redis_namespace, interval_s=settings.catch_up_interval_s
+        ),
     )
 
 

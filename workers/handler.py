@@ -111,7 +111,7 @@ class CommandHandler:
         if commit is not None:
             self._send(self._after_commit(commit))
             self._publisher.publish(commit)
-        self._statuses.finish(envelope, SUCCEEDED, version=version)
+        self._statuses.finish(envelope, SUCCEEDED, version=version, commit=commit)
         return Outcome(SUCCEEDED, commit=commit, version=version)
 
     def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
@@ -168,7 +168,7 @@ class CommandHandler:
                 # (a redelivery would skip it): without that, stay "failed".
                 log.warning("could not send what the commit of %s calls for", envelope.command_id)
             else:
-                self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to)
+                self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to, commit=commit)
                 return
         if known and commit is None:
             try:

@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from domain.events import Event, event_from_dict
 from domain.projections import order_view, product_view
 from infra.eventstore import EventStore
+from infra.freshness import Progress
 from infra.messages import parse_rfc3339
 from infra.mongo import ORDERS, PRODUCTS
 
@@ -37,8 +38,11 @@ class ProjectionRace(Exception):
 
 
 class Projector:
-    def __init__(self, store: EventStore, db: Database, *, max_races: int = 10):
+    def __init__(
+        self, store: EventStore, db: Database, progress: Progress | None = None, *, max_races: int = 10
+    ):
         self._store = store
+        self._progress = progress
         self._views: dict[str, tuple[Collection, View]] = {
             "product": (db[PRODUCTS], product_view),
             "order": (db[ORDERS], order_view),
@@ -76,6 +80,8 @@ class Projector:
             if new["version"] == current:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
+                if self._progress is not None:
+                    self._progress.projected(collection.name, stream_id, new["version"], new["updated_at"])
                 return Applied(new["version"], changed=True)
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 

@@ -44,6 +44,14 @@ class Stack:
     settings: Settings
     processes: dict[str, subprocess.Popen]
     logs: Path
+    env: dict[str, str] | None = None
+
+    def stop_process(self, name: str) -> None:
+        """Stop one of the Procfile's processes (ours: we started it)."""
+        stop(self.processes[name])
+
+    def start_process(self, name: str) -> None:
+        self.processes[name] = start(name, self.env, self.logs)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, timeout=10, **kwargs)
@@ -136,7 +144,7 @@ def stack(backends, tmp_path_factory, request):
             processes[name] = start(name, env, logs)
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, processes["web"])
-        yield Stack(url, settings, processes, logs)
+        yield Stack(url, settings, processes, logs, env)
     finally:
         for process in processes.values():
             stop(process)

@@ -1,5 +1,6 @@
 """Fakes for the web tier's collaborators, and a test client built on them."""
 
+import time
 import uuid
 
 from falcon import testing
@@ -59,6 +60,51 @@ class FakeOrderViews:
         return Page(items[:limit], [items[limit - 1]["placed_at"], items[limit - 1]["id"]] if more else None)
 
 
+class FakeProgress:
+    """Stream heads and the newest applied time, as the projector would keep them."""
+
+    channel = "signals"
+
+    def __init__(self, heads=None, newest=None):
+        self.heads_by_id = heads or {}
+        self.newest = newest
+
+    def heads(self, stream_ids):
+        return {s: self.heads_by_id[s] for s in stream_ids if s in self.heads_by_id}
+
+    def newest_applied(self, collection):
+        return self.newest
+
+
+class FakeVersions:
+    """Read-model versions by stream id; a test moves them along."""
+
+    def __init__(self, versions=None):
+        self.versions = versions or {}
+
+    def __call__(self, stream_type, stream_id):
+        return self.versions.get(stream_id, 0)
+
+
+class FakeHub:
+    """Signals nothing: waits run on their timers."""
+
+    def watch(self, keys):
+        return FakeWatch()
+
+
+class FakeWatch:
+    def wait(self, timeout):
+        time.sleep(max(timeout, 0))
+        return False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
 class FakeHistory:
     def __init__(self, streams=None):
         self.streams = streams or {}
@@ -78,6 +124,9 @@ def make_client(**fakes) -> testing.TestClient:
         "statuses": FakeStatuses(),
         "product_views": FakeViews(),
         "order_views": FakeOrderViews(),
+        "progress": FakeProgress(),
+        "hub": FakeHub(),
+        "versions": FakeVersions(),
         "history": FakeHistory(),
         "uuidgen": lambda: next(ids),
         **fakes,

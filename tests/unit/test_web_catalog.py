@@ -155,7 +155,12 @@ def test_a_bad_query_parameter_gets_400_naming_it(client, query, param):
 
 
 def test_cursors_page_on_and_refuse_tampering_or_another_query():
-    views = FakeViews([{"id": str(i), "name": f"n{i}"} for i in range(5)])
+    views = FakeViews(
+        [
+            {"id": str(i), "name": f"n{i}", "version": 1, "updated_at": "2026-11-26T00:00:00.000Z"}
+            for i in range(5)
+        ]
+    )
     client = make_client(product_views=views)
     first = client.simulate_get("/products", query_string="limit=2&sort=-name").json
     cursor = first["next_cursor"]

@@ -73,7 +73,13 @@ def test_an_order_route_with_a_bad_id_is_404(client):
 
 
 def test_reading_an_order_and_its_history():
-    order = {"id": str(ORDER), "customer_id": "c", "status": "pending"}
+    order = {
+        "id": str(ORDER),
+        "customer_id": "c",
+        "status": "pending",
+        "version": 1,
+        "updated_at": "2026-11-26T00:00:00.000Z",
+    }
     events = [{"type": "OrderPlaced", "version": 1, "data": {}, "recorded_at": "t", "command_id": "x"}]
     client = make_client(order_views=FakeOrderViews([order]), history=FakeHistory({str(ORDER): events}))
     assert client.simulate_get(f"/orders/{ORDER}").json == order
@@ -83,7 +89,13 @@ def test_reading_an_order_and_its_history():
 def test_customer_orders_check_the_customer_and_the_query():
     views = FakeOrderViews(
         [
-            {"id": str(i), "customer_id": "cust-1", "placed_at": f"2026-11-26T00:00:0{i}.000Z"}
+            {
+                "id": str(i),
+                "customer_id": "cust-1",
+                "placed_at": f"2026-11-26T00:00:0{i}.000Z",
+                "updated_at": f"2026-11-26T00:00:0{i}.000Z",
+                "version": 1,
+            }
             for i in range(3)
         ]
     )

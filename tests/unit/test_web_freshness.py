@@ -1,0 +1,183 @@
+"""Read-your-writes and freshness headers through ``falcon.testing`` with
+fakes: ``after=``, ``Prefer: wait``, ETag/304 and the Read-Model-* headers."""
+
+import time
+
+import pytest
+
+from infra.freshness import Head
+from tests.unit.fakes import (
+    IDS,
+    FakeHistory,
+    FakeOrderViews,
+    FakeProgress,
+    FakeStatuses,
+    FakeVersions,
+    FakeViews,
+    make_client,
+)
+from web.freshness import prefer_wait
+
+PRODUCT = str(IDS[70])
+UPDATED = "2026-11-26T06:00:00.000Z"
+
+
+def product(version=2):
+    return {"id": PRODUCT, "name": "Mug", "version": version, "updated_at": UPDATED}
+
+
+def status(state, version=2, command=IDS[71], stream_type="product"):
+    return {
+        "command_id": str(command),
+        "type": "AdjustStock",
+        "status": state,
+        "stream_id": PRODUCT,
+        "stream_type": stream_type,
+        "version": version if state == "succeeded" else None,
+        "error": None,
+    }
+
+
+def client_with(statuses=(), versions=None, progress=None, **fakes):
+    return make_client(
+        product_views=FakeViews([product()]),
+        statuses=FakeStatuses(list(statuses)),
+        versions=FakeVersions(versions or {}),
+        progress=progress or FakeProgress(),
+        **fakes,
+    )
+
+
+def test_an_item_says_its_version_and_freshness():
+    progress = FakeProgress(heads={PRODUCT: Head(version=2, recorded_ms=0)})
+    result = client_with(progress=progress).simulate_get(f"/products/{PRODUCT}")
+    assert result.status_code == 200
+    assert result.headers["ETag"] == '"2"'
+    assert result.headers["Read-Model-Version"] == "2"
+    assert result.headers["Read-Model-Updated-At"] == UPDATED
+    assert result.headers["Read-Model-Lag"] == "0"
+
+
+def test_lag_is_the_time_between_the_newest_commit_and_the_newest_applied_event():
+    updated = "2026-11-26T06:00:00.000Z"
+    from infra.freshness import to_ms
+    from infra.messages import parse_rfc3339
+
+    committed_ms = to_ms(parse_rfc3339(updated)) + 2_500
+    progress = FakeProgress(heads={PRODUCT: Head(version=3, recorded_ms=committed_ms)})
+    result = client_with(progress=progress).simulate_get(f"/products/{PRODUCT}")
+    assert result.headers["Read-Model-Lag"] == "2.5"
+
+
+def test_if_none_match_with_the_current_version_gets_304():
+    client = client_with()
+    assert client.simulate_get(f"/products/{PRODUCT}", headers={"If-None-Match": '"2"'}).status_code == 304
+    assert client.simulate_get(f"/products/{PRODUCT}", headers={"If-None-Match": 'W/"2"'}).status_code == 304
+    assert (
+        client.simulate_get(f"/products/{PRODUCT}", headers={"If-None-Match": '"1", "7"'}).status_code == 200
+    )
+    not_modified = client.simulate_get(f"/products/{PRODUCT}", headers={"If-None-Match": "*"})
+    assert not_modified.status_code == 304 and not_modified.headers["ETag"] == '"2"'
+
+
+def test_lists_and_history_carry_freshness_too():
+    events = [
+        {"type": "ProductCreated", "version": 1, "data": {}, "recorded_at": "2026-11-26T05:00:00.000Z"},
+        {"type": "StockAdjusted", "version": 2, "data": {}, "recorded_at": UPDATED},
+    ]
+    client = client_with(history=FakeHistory({PRODUCT: events}))
+    listed = client.simulate_get("/products")
+    assert listed.headers["Read-Model-Updated-At"] == UPDATED and listed.headers["Read-Model-Lag"] == "0"
+    history = client.simulate_get(f"/products/{PRODUCT}/history")
+    assert (history.headers["ETag"], history.headers["Read-Model-Version"]) == ('"2"', "2")
+    assert history.headers["Read-Model-Updated-At"] == UPDATED and history.headers["Read-Model-Lag"] == "0"
+
+
+def test_an_empty_list_reports_the_newest_applied_time_of_its_read_model():
+    from infra.messages import parse_rfc3339
+
+    client = make_client(progress=FakeProgress(newest=parse_rfc3339(UPDATED)), order_views=FakeOrderViews())
+    result = client.simulate_get("/customers/nobody/orders")
+    assert result.json["items"] == []
+    assert result.headers["Read-Model-Updated-At"] == UPDATED and result.headers["Read-Model-Lag"] == "0"
+
+
+def test_after_a_command_whose_effect_is_projected_answers_at_once():
+    client = client_with([status("succeeded", version=2)], versions={PRODUCT: 2})
+    started = time.monotonic()
+    result = client.simulate_get(f"/products/{PRODUCT}", params={"after": str(IDS[71])})
+    assert time.monotonic() - started < 0.5
+    assert result.headers["Preference-Applied"] == "wait=2"
+    assert result.headers["Read-Model-Stale"] == "false"
+
+
+def test_after_waits_as_long_as_asked_then_says_stale():
+    client = client_with([status("succeeded", version=3)], versions={PRODUCT: 2})
+    started = time.monotonic()
+    result = client.simulate_get(
+        f"/products/{PRODUCT}", params={"after": str(IDS[71])}, headers={"Prefer": "wait=1"}
+    )
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 2.0
+    assert result.status_code == 200 and result.json["version"] == 2
+    assert (result.headers["Preference-Applied"], result.headers["Read-Model-Stale"]) == ("wait=1", "true")
+
+
+def test_after_returns_as_soon_as_the_read_model_catches_up():
+    versions = FakeVersions({PRODUCT: 2})
+    client = make_client(
+        product_views=FakeViews([product()]),
+        statuses=FakeStatuses([status("succeeded", version=3)]),
+        versions=versions,
+    )
+    import threading
+
+    threading.Timer(0.3, lambda: versions.versions.__setitem__(PRODUCT, 3)).start()
+    started = time.monotonic()
+    result = client.simulate_get(
+        f"/products/{PRODUCT}", params={"after": str(IDS[71])}, headers={"Prefer": "wait=5"}
+    )
+    assert time.monotonic() - started < 1.5
+    assert result.headers["Read-Model-Stale"] == "false"
+
+
+@pytest.mark.parametrize("state", ["rejected", "failed"])
+def test_after_a_command_that_ended_without_effect_does_not_wait(state):
+    client = client_with([status(state)])
+    started = time.monotonic()
+    result = client.simulate_get(f"/products/{PRODUCT}", params={"after": str(IDS[71])})
+    assert time.monotonic() - started < 0.5
+    assert result.headers["Read-Model-Stale"] == "false"
+
+
+def test_history_after_a_succeeded_command_does_not_wait_for_projections():
+    events = [{"type": "ProductCreated", "version": 1, "data": {}, "recorded_at": UPDATED, "command_id": "a"}]
+    client = client_with(
+        [status("succeeded", version=1)], versions={}, history=FakeHistory({PRODUCT: events})
+    )
+    started = time.monotonic()
+    result = client.simulate_get(f"/products/{PRODUCT}/history", params={"after": str(IDS[71])})
+    assert time.monotonic() - started < 0.5 and result.headers["Read-Model-Stale"] == "false"
+
+
+@pytest.mark.parametrize("after", [str(IDS[98]), "not-a-uuid"])
+def test_after_an_unknown_or_malformed_command_is_400(after):
+    result = client_with().simulate_get(f"/products/{PRODUCT}", params={"after": after})
+    assert result.status_code == 400
+    assert "after" in result.json["errors"]
+
+
+def test_every_query_route_accepts_after():
+    client = client_with([status("succeeded", version=1)], versions={PRODUCT: 1})
+    for path in ("/products", f"/products/{PRODUCT}", "/customers/c/orders"):
+        result = client.simulate_get(path, params={"after": str(IDS[71])})
+        assert result.status_code in (200, 404), path
+        assert result.headers["Preference-Applied"] == "wait=2"
+
+
+def test_prefer_wait_defaults_and_caps():
+    assert prefer_wait(None) == 2
+    assert prefer_wait("wait=5") == 5
+    assert prefer_wait("respond-async, wait=100") == 10
+    assert prefer_wait("return=minimal") == 2
+    assert prefer_wait("wait=0") == 0

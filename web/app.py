@@ -40,7 +40,8 @@ def create_app(
     settings = settings or Settings(mongodb_uri="", mongodb_database="", redis_url="")
     client = None
     if command_bus is None or statuses is None or progress is None or hub is None:
-        client = redis.Redis.from_url(settings.redis_url)
+        # Bounded waits: a stalled Redis must not hold a request thread for long.
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         progress = progress or Progress(client, namespace=settings.redis_namespace)
         hub = hub or SignalHub(client, progress.channel)
     if command_bus is None or statuses is None:

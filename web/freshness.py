@@ -169,7 +169,14 @@ class ReadYourWrites:
             command_id = str(UUID(command_id))
         except ValueError:
             raise bad_after("must be a command id (a UUID)") from None
-        status = self._statuses.get(command_id)
+        try:
+            status = self._statuses.get(command_id)
+        except redis.RedisError:
+            # Without Redis nothing can be waited for: answer what is there.
+            log.warning("Redis unavailable: after= answered without waiting")
+            resp.set_header("Preference-Applied", "wait=0")
+            resp.set_header("Read-Model-Stale", "true")
+            return
         if status is None:
             raise bad_after(f"no command {command_id}")
         asked = prefer_wait(req.get_header("Prefer"))
@@ -209,7 +216,10 @@ class ReadYourWrites:
                 watch.wait(min(remaining, backoff))
                 backoff = min(backoff * 2, 2.0)
                 if status["status"] not in ("succeeded", "rejected", "failed"):
-                    status = self._statuses.get(command_id) or status
+                    try:
+                        status = self._statuses.get(command_id) or status
+                    except redis.RedisError:
+                        return Waited(stale=True, applied_s=asked)
                 if self._reached(status, read_model):
                     return Waited(stale=False, applied_s=asked)
 
@@ -236,8 +246,9 @@ def lag_s(items: list[dict[str, Any]], heads: dict) -> float:
     for item in items:
         head = heads.get(item["id"])
         if head is not None and head.version > item["version"]:
-            lag = max(lag, (head.recorded_ms - to_ms(parse_rfc3339(item["updated_at"]))) / 1000)
-    return max(lag, 0.0)
+            behind = (head.recorded_ms - to_ms(parse_rfc3339(item["updated_at"]))) / 1000
+            lag = max(lag, behind, 0.001)  # behind is never "0", whatever the clocks say
+    return lag
 
 
 def describe(
@@ -250,14 +261,20 @@ def describe(
 ) -> None:
     """``Read-Model-Updated-At`` and ``Read-Model-Lag`` for a list or an item."""
     newest: datetime | None = None
-    if items:
-        newest = max(parse_rfc3339(item["updated_at"]) for item in items)
-    elif progress is not None:
-        newest = progress.newest_applied(collection)
+    try:
+        if items:
+            newest = max(parse_rfc3339(item["updated_at"]) for item in items)
+        elif progress is not None:
+            newest = progress.newest_applied(collection)
+        heads = progress.heads([item["id"] for item in items]) if progress is not None and items else {}
+    except redis.RedisError:
+        # The heads live in Redis: without it the lag is unknown, and said not.
+        log.warning("Redis unavailable: Read-Model-Lag left out")
+        heads = None
     if newest is not None:
         resp.set_header("Read-Model-Updated-At", rfc3339(newest))
-    heads = progress.heads([item["id"] for item in items]) if progress is not None and items else {}
-    resp.set_header("Read-Model-Lag", format_seconds(lag_s(items, heads)))
+    if heads is not None:
+        resp.set_header("Read-Model-Lag", format_seconds(lag_s(items, heads)))
 
 
 def describe_item(req: falcon.Request, resp: falcon.Response, version: int) -> bool:

@@ -47,10 +47,12 @@ class CommandFailures(Middleware):
             log.exception("could not record that command %s failed", envelope.command_id)
 
 
-def declare(broker: Broker, services: Callable[[], Services]) -> dict[str, dramatiq.Actor]:
+def declare(
+    broker: Broker, services: Callable[[], Services], *, catch_up_interval_s: float = 15.0
+) -> dict[str, dramatiq.Actor]:
     """Bind the actors and their middleware to ``broker``."""
     broker.add_middleware(CommandFailures(services), before=Retries)
-    broker.add_middleware(CatchUpLoop(lambda: services().catch_up))
+    broker.add_middleware(CatchUpLoop(lambda: services().catch_up, catch_up_interval_s))
 
     def handle_command(envelope: dict) -> None:
         """Apply one command: ``{command_id, type, stream_id, payload, ...}``."""

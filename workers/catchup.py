@@ -43,8 +43,9 @@ class CatchUp:
         *,
         namespace: str,
         interval_s: float = 15.0,
-        grace_s: float = 2.0,
+        grace_s: float = 10.0,
         overlap_s: float = 60.0,
+        horizon_s: float = 24 * 3600.0,
         clock: Callable[[], float] = time.time,
     ):
         self._db = db
@@ -55,14 +56,13 @@ class CatchUp:
         self.interval_s = interval_s
         self._grace_s = grace_s
         self._overlap_s = overlap_s
+        self._horizon_s = horizon_s
         self._clock = clock
 
-    def behind(self, since: float | None, until: float) -> list[tuple[str, str, int]]:
+    def behind(self, since: float, until: float) -> list[tuple[str, str, int]]:
         """Streams committed in ``[since - overlap, until]`` whose read model
         is behind: ``(stream_type, stream_id, last committed version)``."""
-        recorded: dict = {"$lte": at(until)}
-        if since is not None:
-            recorded["$gte"] = at(since - self._overlap_s)
+        recorded = {"$gte": at(since - self._overlap_s), "$lte": at(until)}
         heads = self._db[COMMITS].aggregate(
             [
                 {"$match": {"recorded_at": recorded}},
@@ -81,10 +81,13 @@ class CatchUp:
         found = []
         for stream_type, versions in by_type.items():
             collection = self._db[COLLECTIONS[stream_type]]
-            projected = {
-                doc["_id"]: doc["version"]
-                for doc in collection.find({"_id": {"$in": list(versions)}}, {"version": 1})
-            }
+            ids = list(versions)
+            projected = {}
+            for start in range(0, len(ids), 1000):  # keep each query far below 16 MB
+                batch = {"_id": {"$in": ids[start : start + 1000]}}
+                projected.update(
+                    {doc["_id"]: doc["version"] for doc in collection.find(batch, {"version": 1})}
+                )
             found += [
                 (stream_type, stream_id, version)
                 for stream_id, version in versions.items()
@@ -93,11 +96,15 @@ class CatchUp:
         return found
 
     def run_once(self) -> list[str]:
-        """One pass; the stream ids it healed."""
+        """One pass; the stream ids it healed.  A stream that fails to
+        project is logged and left to the next pass (or, if it keeps
+        failing, to the dead letters); the others go on."""
         until = self._clock() - self._grace_s
         raw = self._redis.get(self._checkpoint_key)
+        # Without a checkpoint (first run, or Redis lost it): the last day.
+        since = float(raw) if raw else until - self._horizon_s
         healed = []
-        for stream_type, stream_id, version in self.behind(float(raw) if raw else None, until):
+        for stream_type, stream_id, version in self.behind(since, until):
             # version_from -1: no events carried, so the projector reads the store.
             note = {
                 "stream_id": stream_id,
@@ -105,8 +112,11 @@ class CatchUp:
                 "version_from": -1,
                 "version_to": version,
             }
-            if self._projector.project(note).changed:
-                healed.append(stream_id)
+            try:
+                if self._projector.project(note).changed:
+                    healed.append(stream_id)
+            except Exception:
+                log.exception("catch-up could not re-project %s %s", stream_type, stream_id)
         if healed:
             log.warning(
                 "catch-up re-projected %d stream(s) whose notifications were lost: %s", len(healed), healed
@@ -126,8 +136,9 @@ class CatchUpLoop(Middleware):
     """Runs the catch-up in a background thread of each process that
     consumes ``projections``; the lock lets one of them work per interval."""
 
-    def __init__(self, catch_up: Callable[[], CatchUp]):
+    def __init__(self, catch_up: Callable[[], CatchUp], interval_s: float):
         self._catch_up = catch_up
+        self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,7 +153,7 @@ class CatchUpLoop(Middleware):
         self._stop.set()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._catch_up().interval_s):
+        while not self._stop.wait(self._interval_s):
             try:
                 self._catch_up().try_run()
             except Exception:

@@ -14,5 +14,7 @@ from workers.bootstrap import build_services, lazy
 
 settings = Settings.from_env()
 broker = build_broker(settings)
-declare(broker, lazy(lambda: build_services(settings, broker)))
+declare(
+    broker, lazy(lambda: build_services(settings, broker)), catch_up_interval_s=settings.catch_up_interval_s
+)
 dramatiq.set_broker(broker)

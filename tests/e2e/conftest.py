@@ -103,13 +103,22 @@ def start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    if process.poll() is None:
+    """SIGTERM the process group we started, and wait until every process in
+    it is gone (the shell may exit before the program it started)."""
+    try:
         os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.poll()
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:

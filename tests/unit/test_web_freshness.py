@@ -181,3 +181,35 @@ def test_prefer_wait_defaults_and_caps():
     assert prefer_wait("respond-async, wait=100") == 10
     assert prefer_wait("return=minimal") == 2
     assert prefer_wait("wait=0") == 0
+
+
+def test_reads_go_on_without_redis_and_say_what_they_cannot_know():
+    import redis
+
+    class Down:
+        def get(self, command_id):
+            raise redis.ConnectionError("down")
+
+        def heads(self, ids):
+            raise redis.ConnectionError("down")
+
+        def newest_applied(self, collection):
+            raise redis.ConnectionError("down")
+
+    client = make_client(product_views=FakeViews([product()]), statuses=Down(), progress=Down())
+    plain = client.simulate_get(f"/products/{PRODUCT}")
+    assert plain.status_code == 200 and plain.headers["ETag"] == '"2"'
+    assert "Read-Model-Lag" not in plain.headers
+    waited = client.simulate_get(f"/products/{PRODUCT}", params={"after": str(IDS[71])})
+    assert waited.status_code == 200
+    assert (waited.headers["Read-Model-Stale"], waited.headers["Preference-Applied"]) == ("true", "wait=0")
+
+
+def test_a_document_behind_its_stream_never_reports_zero_lag():
+    from infra.freshness import to_ms
+    from infra.messages import parse_rfc3339
+
+    skewed = to_ms(parse_rfc3339(UPDATED)) - 5_000  # a worker clock 5 s behind
+    progress = FakeProgress(heads={PRODUCT: Head(version=3, recorded_ms=skewed)})
+    result = client_with(progress=progress).simulate_get(f"/products/{PRODUCT}")
+    assert float(result.headers["Read-Model-Lag"]) > 0

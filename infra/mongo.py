@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pymongo import ASCENDING, MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from infra.settings import Settings
@@ -11,6 +12,8 @@ COMMITS = "commits"
 SKU_CLAIMS = "sku_claims"
 PRODUCTS = "products"
 ORDERS = "orders"
+DEAD_LETTERS = "dead_letters"
+READ_MODEL_POINTERS = "read_models"
 
 
 def connect(settings: Settings, *, appname: str, **options) -> Database:
@@ -21,32 +24,50 @@ def connect(settings: Settings, *, appname: str, **options) -> Database:
 
 
 def ensure_indexes(db: Database) -> list[str]:
-    """Create every index the service relies on.  Safe to run again."""
+    """Create every index the service relies on, on the event store and on
+    the active (and any building) generation of each read model.  Safe to
+    run again."""
+    from infra.generations import Generations
+
     commits = db[COMMITS]
-    return [
+    names = [
         # Optimistic concurrency: two writers that loaded the same version
         # cannot both append.
         commits.create_index([("stream_id", ASCENDING), ("version_from", ASCENDING)], unique=True),
         # A redelivered command finds its commit instead of deciding twice.
         commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
-        # The catch-up reads the commits of the last interval.
+        # The catch-up reads the commits of the last interval; a rebuild
+        # reads every commit in this order.
         commits.create_index([("recorded_at", ASCENDING)]),
-        db[PRODUCTS].create_index([("sku", ASCENDING)]),
-        *product_list_indexes(db),
-        # GET /customers/{id}/orders, newest first, with or without a status.
-        db[ORDERS].create_index([("customer_id", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)]),
-        db[ORDERS].create_index(
-            [("customer_id", ASCENDING), ("status", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)]
-        ),
+        db[DEAD_LETTERS].create_index([("stream_id", ASCENDING)]),
+    ]
+    generations = Generations(db)
+    for name in READ_MODEL_INDEXES:
+        for collection in generations.targets(name, fresh=True):
+            names += read_model_indexes(collection, name)
+    return names
+
+
+def read_model_indexes(collection: Collection, name: str) -> list[str]:
+    return [collection.create_index(keys) for keys in READ_MODEL_INDEXES[name]]
+
+
+def _product_list_indexes() -> list[list[tuple[str, int]]]:
+    """``GET /products``: equality filters first, then the sort key and the
+    id that breaks ties (a price range rides on the price sort's index)."""
+    return [
+        [(k, ASCENDING) for k in (*prefix, sort_key, "id")]
+        for prefix in ([], ["category"], ["in_stock"], ["category", "in_stock"])
+        for sort_key in ("name_key", "price_cents")
     ]
 
 
-def product_list_indexes(db: Database) -> list[str]:
-    """``GET /products``: equality filters first, then the sort key and the
-    id that breaks ties (a price range rides on the price sort's index)."""
-    names = []
-    for prefix in ([], ["category"], ["in_stock"], ["category", "in_stock"]):
-        for sort_key in ("name_key", "price_cents"):
-            keys = [(k, ASCENDING) for k in (*prefix, sort_key, "id")]
-            names.append(db[PRODUCTS].create_index(keys))
-    return names
+#: Every read model's indexes, created on each new generation too.
+READ_MODEL_INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    PRODUCTS: [[("sku", ASCENDING)], *_product_list_indexes()],
+    ORDERS: [
+        # GET /customers/{id}/orders, newest first, with or without a status.
+        [("customer_id", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)],
+        [("customer_id", ASCENDING), ("status", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)],
+    ],
+}

@@ -12,6 +12,7 @@ from domain.commands import CancelOrder, ShipOrder
 from infra.broker import build_broker
 from infra.commandbus import CommandBus
 from infra.freshness import Progress
+from infra.generations import Generations
 from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
 from infra.settings import Settings
@@ -54,10 +55,11 @@ def create_app(
         command_bus = command_bus or CommandBus(build_broker(settings), statuses, keys)
     if product_views is None or order_views is None or history is None or versions is None:
         db = connect(settings, appname="shop-web")
-        product_views = product_views or ProductViews(db)
-        order_views = order_views or OrderViews(db)
+        generations = Generations(db)
+        product_views = product_views or ProductViews(db, generations)
+        order_views = order_views or OrderViews(db, generations)
         history = history or HistoryViews(db)
-        versions = versions or ReadModelVersions(db)
+        versions = versions or ReadModelVersions(db, generations)
     cursors = Cursors(settings.cursor_secret.encode())
 
     app = falcon.App(middleware=[ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits)])

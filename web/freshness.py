@@ -273,6 +273,8 @@ def describe(
         heads = None
     if newest is not None:
         resp.set_header("Read-Model-Updated-At", rfc3339(newest))
+    if any(item.get("stuck") for item in items):
+        resp.set_header("Read-Model-Stale", "true")
     if heads is not None:
         resp.set_header("Read-Model-Lag", format_seconds(lag_s(items, heads)))
 

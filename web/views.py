@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from infra.eventstore import EventStore
+from infra.generations import BY_STREAM_TYPE, Generations
 from infra.messages import rfc3339
 from infra.mongo import ORDERS, PRODUCTS
 
@@ -49,8 +50,12 @@ class Page:
 
 
 class ProductViews:
-    def __init__(self, db: Database):
-        self._products = db[PRODUCTS]
+    def __init__(self, db: Database, generations: Generations | None = None):
+        self._generations = generations or Generations(db)
+
+    @property
+    def _products(self):
+        return self._generations.active(PRODUCTS)
 
     def get(self, product_id: str) -> dict[str, Any] | None:
         doc = self._products.find_one({"_id": product_id})
@@ -76,8 +81,12 @@ class ProductViews:
 
 
 class OrderViews:
-    def __init__(self, db: Database):
-        self._orders = db[ORDERS]
+    def __init__(self, db: Database, generations: Generations | None = None):
+        self._generations = generations or Generations(db)
+
+    @property
+    def _orders(self):
+        return self._generations.active(ORDERS)
 
     def get(self, order_id: str) -> dict[str, Any] | None:
         doc = self._orders.find_one({"_id": order_id})
@@ -109,14 +118,14 @@ class OrderViews:
 class ReadModelVersions:
     """The version a stream's read-model document has reached (0 if none)."""
 
-    def __init__(self, db: Database):
-        self._collections = {"product": db[PRODUCTS], "order": db[ORDERS]}
+    def __init__(self, db: Database, generations: Generations | None = None):
+        self._generations = generations or Generations(db)
 
     def __call__(self, stream_type: str, stream_id: str) -> int | None:
-        collection = self._collections.get(stream_type)
-        if collection is None:
+        name = BY_STREAM_TYPE.get(stream_type)
+        if name is None:
             return None
-        doc = collection.find_one({"_id": stream_id}, {"version": 1})
+        doc = self._generations.active(name).find_one({"_id": stream_id}, {"version": 1})
         return doc["version"] if doc else 0
 
 
@@ -144,7 +153,7 @@ class HistoryViews:
 
 
 def product_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
+    return stuck_flag(doc) | {
         "id": doc["_id"],
         "sku": doc["sku"],
         "name": doc["name"],
@@ -165,7 +174,7 @@ def timestamp(value: datetime | str) -> str:
 
 
 def order_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
+    return stuck_flag(doc) | {
         "id": doc["_id"],
         "customer_id": doc["customer_id"],
         "status": doc["status"],
@@ -191,3 +200,9 @@ def order_json(doc: dict[str, Any]) -> dict[str, Any]:
         "placed_at": timestamp(doc["placed_at"]),
         "updated_at": timestamp(doc["updated_at"]),
     }
+
+
+def stuck_flag(doc: dict[str, Any]) -> dict[str, Any]:
+    """``{"stuck": true}`` for a document whose projection is held up by a
+    dead letter (it shows the last version that could be applied)."""
+    return {"stuck": True} if doc.get("stuck") else {}

@@ -8,8 +8,10 @@ import logging
 from collections.abc import Callable
 
 import dramatiq
+import pymongo.errors
+import redis
 from dramatiq import Broker
-from dramatiq.middleware import Middleware, Retries
+from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
 from infra.messages import (
     COMMANDS_QUEUE,
@@ -20,6 +22,8 @@ from infra.messages import (
 )
 from workers.bootstrap import Services
 from workers.catchup import CatchUpLoop
+from workers.handler import SkuClaimPending, TooManyConflicts
+from workers.projector import ProjectionRace
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +51,75 @@ class CommandFailures(Middleware):
             log.exception("could not record that command %s failed", envelope.command_id)
 
 
+#: Faults of the store or the broker, or of contention: worth retrying for
+#: as long as the message allows.  Anything else is a bug or bad data.
+TRANSIENT = (
+    pymongo.errors.ConnectionFailure,
+    pymongo.errors.NetworkTimeout,
+    pymongo.errors.ExecutionTimeout,
+    pymongo.errors.WriteConcernError,
+    redis.RedisError,
+    TooManyConflicts,
+    SkuClaimPending,
+    ProjectionRace,
+)
+
+#: A message that fails for any other reason is tried this many more times,
+#: then kept as a dead letter instead of blocking its stream.
+POISON_RETRIES = 2
+
+
+def retries_so_far() -> int:
+    message = CurrentMessage.get_current_message()
+    return message.options.get("retries", 0) if message is not None else POISON_RETRIES
+
+
 def declare(
     broker: Broker, services: Callable[[], Services], *, catch_up_interval_s: float = 15.0
 ) -> dict[str, dramatiq.Actor]:
     """Bind the actors and their middleware to ``broker``."""
+    broker.add_middleware(CurrentMessage())
     broker.add_middleware(CommandFailures(services), before=Retries)
     broker.add_middleware(CatchUpLoop(lambda: services().catch_up, catch_up_interval_s))
 
     def handle_command(envelope: dict) -> None:
         """Apply one command: ``{command_id, type, stream_id, payload, ...}``."""
-        services().commands.handle(CommandEnvelope.from_dict(envelope))
+        command = CommandEnvelope.from_dict(envelope)
+        try:
+            services().commands.handle(command)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            if retries_so_far() < POISON_RETRIES:
+                raise
+            services().dead_letters.record(
+                handler=HANDLE_COMMAND,
+                stream_id=command.stream_id,
+                stream_type=command.stream_type,
+                version=None,
+                message=envelope,
+                error=exc,
+                ref=command.command_id,
+            )
+            services().commands.give_up(command, exc)
 
     def project_stream(note: dict) -> None:
         """Bring one stream's read model up to the version ``note`` announces."""
-        services().projector.project(note)
+        try:
+            services().projector.project(note)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            if retries_so_far() < POISON_RETRIES:
+                raise
+            services().dead_letters.record(
+                handler=PROJECT_STREAM,
+                stream_id=note["stream_id"],
+                stream_type=note["stream_type"],
+                version=note["version_to"],
+                message=note,
+                error=exc,
+            )
 
     return {
         HANDLE_COMMAND: dramatiq.actor(

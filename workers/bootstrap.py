@@ -13,12 +13,14 @@ from pymongo.database import Database
 
 from infra.eventstore import EventStore
 from infra.freshness import Progress
+from infra.generations import Generations
 from infra.messages import Publisher
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
 from workers.catchup import CatchUp
+from workers.deadletters import DeadLetters
 from workers.handler import CommandHandler
 from workers.projector import Projector
 
@@ -28,6 +30,7 @@ class Services:
     commands: CommandHandler
     projector: Projector
     catch_up: CatchUp
+    dead_letters: DeadLetters
 
 
 def build_services(settings: Settings, broker: Broker, *, db: Database | None = None) -> Services:
@@ -37,10 +40,14 @@ def build_services(settings: Settings, broker: Broker, *, db: Database | None = 
         client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
     )
     store = EventStore(db)
-    projector = Projector(store, db, Progress(client, namespace=settings.redis_namespace))
+    generations = Generations(db)
+    projector = Projector(
+        store, db, Progress(client, namespace=settings.redis_namespace), generations=generations
+    )
     return Services(
         commands=CommandHandler(store, SkuClaims(db), Publisher(broker), statuses),
         projector=projector,
+        dead_letters=DeadLetters(db, generations),
         catch_up=CatchUp(
             db, projector, client, namespace=settings.redis_namespace, interval_s=settings.catch_up_interval_s
         ),

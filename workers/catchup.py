@@ -21,13 +21,12 @@ import redis
 from dramatiq.middleware import Middleware
 from pymongo.database import Database
 
+from infra.generations import BY_STREAM_TYPE, Generations
 from infra.messages import PROJECTIONS_QUEUE
-from infra.mongo import COMMITS, ORDERS, PRODUCTS
+from infra.mongo import COMMITS
 from workers.projector import Projector
 
 log = logging.getLogger(__name__)
-
-COLLECTIONS = {"product": PRODUCTS, "order": ORDERS}
 
 
 def at(seconds: float) -> datetime:
@@ -49,6 +48,7 @@ class CatchUp:
         clock: Callable[[], float] = time.time,
     ):
         self._db = db
+        self._generations = Generations(db)
         self._projector = projector
         self._redis = client
         self._checkpoint_key = f"{namespace}:catchup:checkpoint"
@@ -80,7 +80,7 @@ class CatchUp:
             by_type[head["type"]][head["_id"]] = head["version"]
         found = []
         for stream_type, versions in by_type.items():
-            collection = self._db[COLLECTIONS[stream_type]]
+            collection = self._generations.active(BY_STREAM_TYPE[stream_type])
             ids = list(versions)
             projected = {}
             for start in range(0, len(ids), 1000):  # keep each query far below 16 MB

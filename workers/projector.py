@@ -21,6 +21,7 @@ from domain.events import Event, event_from_dict
 from domain.projections import order_view, product_view
 from infra.eventstore import EventStore
 from infra.freshness import Progress
+from infra.generations import Generations
 from infra.messages import parse_rfc3339
 from infra.mongo import ORDERS, PRODUCTS
 
@@ -31,31 +32,51 @@ View = Callable[[dict[str, Any] | None, Event, int, datetime], dict[str, Any]]
 class Applied:
     version: int
     changed: bool
+    updated_at: datetime | None = None
 
 
 class ProjectionRace(Exception):
     """The document kept moving under us; let the broker retry later."""
 
 
+#: stream type -> (read model name, projection)
+VIEWS: dict[str, tuple[str, View]] = {"product": (PRODUCTS, product_view), "order": (ORDERS, order_view)}
+
+
 class Projector:
     def __init__(
-        self, store: EventStore, db: Database, progress: Progress | None = None, *, max_races: int = 10
+        self,
+        store: EventStore,
+        db: Database,
+        progress: Progress | None = None,
+        *,
+        generations: Generations | None = None,
+        views: dict[str, tuple[str, View]] | None = None,
+        max_races: int = 10,
     ):
         self._store = store
         self._progress = progress
-        self._views: dict[str, tuple[Collection, View]] = {
-            "product": (db[PRODUCTS], product_view),
-            "order": (db[ORDERS], order_view),
-        }
+        self._generations = generations or Generations(db)
+        self._views = views or VIEWS
         self._max_races = max_races
 
     def project(self, note: dict[str, Any]) -> Applied:
-        """Bring the stream's document up to at least ``note["version_to"]``.
+        """Bring the stream's document up to at least ``note["version_to"]``,
+        in the active generation of its read model and in one being rebuilt.
 
         On the usual path this is one read and one write; a document that
         missed earlier notifications is filled from the event store.
         """
-        collection, view = self._views[note["stream_type"]]
+        name, view = self._views[note["stream_type"]]
+        active, *building = self._generations.targets(name)
+        applied = self.project_into(active, view, note)
+        if applied.changed and self._progress is not None:
+            self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at)
+        for collection in building:
+            self.project_into(collection, view, note)
+        return applied
+
+    def project_into(self, collection: Collection, view: View, note: dict[str, Any]) -> Applied:
         stream_id = note["stream_id"]
         # Nothing precedes a stream's first commit: skip the read and let
         # the ``_id`` index say whether the document exists already.
@@ -80,9 +101,7 @@ class Projector:
             if new["version"] == current:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
-                if self._progress is not None:
-                    self._progress.projected(collection.name, stream_id, new["version"], new["updated_at"])
-                return Applied(new["version"], changed=True)
+                return Applied(new["version"], changed=True, updated_at=new["updated_at"])
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 
 
@@ -97,6 +116,7 @@ def fold(
 ) -> dict[str, Any]:
     state = dict(doc) if doc else {"version": 0}
     state.pop("_id", None)
+    state.pop("stuck", None)  # a document that moves on is no longer stuck
     for event, version, recorded_at in events:
         if version <= after:
             continue

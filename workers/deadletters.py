@@ -1,0 +1,190 @@
+"""Dead letters: messages that a projection or a command handler could not
+apply, however often it tried (a bug, bad data), kept in ``dead_letters``
+with the stream, version, handler, error and traceback.
+
+While one is there, its stream's read model is marked ``stuck`` (answers
+about it say ``Read-Model-Stale: true``); every other stream goes on.
+
+    python -m workers.deadletters list
+    python -m workers.deadletters retry <id>
+    python -m workers.deadletters retry --all
+
+``retry`` applies the message again, here and now; when it succeeds the
+dead letter is removed and the stream is no longer stuck."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from infra.eventstore import now
+from infra.generations import BY_STREAM_TYPE, Generations
+from infra.messages import HANDLE_COMMAND, PROJECT_STREAM, CommandEnvelope, rfc3339
+from infra.mongo import DEAD_LETTERS
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters:
+    def __init__(self, db: Database, generations: Generations | None = None):
+        self._letters = db[DEAD_LETTERS]
+        self._generations = generations or Generations(db)
+
+    def record(
+        self,
+        *,
+        handler: str,
+        stream_id: str,
+        stream_type: str,
+        version: int | None,
+        message: dict[str, Any],
+        error: BaseException,
+        ref: str | None = None,
+    ) -> str:
+        """Keep ``message`` with what went wrong, and mark its stream stuck.
+        ``ref`` tells apart letters of one stream and version (a command id)."""
+        letter_id = f"{handler}:{stream_id}:{ref or version}"
+        detail = {
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": "".join(traceback.format_exception(error)),
+        }
+        try:
+            self._letters.insert_one(
+                {
+                    "_id": letter_id,
+                    "handler": handler,
+                    "stream_id": stream_id,
+                    "stream_type": stream_type,
+                    "version": version,
+                    "message": message,
+                    "recorded_at": now(),
+                    "attempts": 1,
+                    **detail,
+                }
+            )
+        except DuplicateKeyError:
+            self._letters.update_one({"_id": letter_id}, {"$set": detail, "$inc": {"attempts": 1}})
+        self.mark_stuck(stream_type, stream_id, letter_id)
+        log.error("dead letter %s: %s", letter_id, detail["error"])
+        return letter_id
+
+    def mark_stuck(self, stream_type: str, stream_id: str, letter_id: str) -> None:
+        name = BY_STREAM_TYPE.get(stream_type)
+        if name is None:
+            return
+        for collection in self._generations.targets(name):
+            collection.update_one({"_id": stream_id}, {"$set": {"stuck": letter_id}})
+
+    def unstick(self, stream_type: str, stream_id: str, letter_id: str) -> None:
+        name = BY_STREAM_TYPE.get(stream_type)
+        if name is None:
+            return
+        for collection in self._generations.targets(name):
+            collection.update_one({"_id": stream_id, "stuck": letter_id}, {"$unset": {"stuck": ""}})
+
+    def all(self) -> list[dict[str, Any]]:
+        return list(self._letters.find({}, sort=[("recorded_at", 1)]))
+
+    def get(self, letter_id: str) -> dict[str, Any] | None:
+        return self._letters.find_one({"_id": letter_id})
+
+    def stuck_streams(self) -> set[str]:
+        return {letter["stream_id"] for letter in self._letters.find({}, {"stream_id": 1})}
+
+    def remove(self, letter: dict[str, Any]) -> None:
+        self._letters.delete_one({"_id": letter["_id"]})
+        if self._letters.count_documents({"stream_id": letter["stream_id"]}) == 0:
+            self.unstick(letter["stream_type"], letter["stream_id"], letter["_id"])
+
+
+@dataclass
+class Retried:
+    letter_id: str
+    ok: bool
+    error: str | None = None
+
+
+def retry(letters: DeadLetters, services, letter: dict[str, Any]) -> Retried:
+    """Apply a dead letter's message again; remove it if that works."""
+    try:
+        if letter["handler"] == PROJECT_STREAM:
+            services.projector.project(letter["message"])
+        elif letter["handler"] == HANDLE_COMMAND:
+            services.commands.handle(CommandEnvelope.from_dict(letter["message"]))
+        else:
+            # A rebuild's dead letter: project the stream from the store.
+            note = {
+                "stream_id": letter["stream_id"],
+                "stream_type": letter["stream_type"],
+                "version_from": -1,
+            }
+            services.projector.project({**note, "version_to": letter["version"] or 0})
+    except Exception as exc:  # the fault is still there
+        letters.record(
+            handler=letter["handler"],
+            stream_id=letter["stream_id"],
+            stream_type=letter["stream_type"],
+            version=letter["version"],
+            message=letter["message"],
+            error=exc,
+            ref=letter["_id"].rsplit(":", 1)[-1],
+        )
+        return Retried(letter["_id"], ok=False, error=f"{type(exc).__name__}: {exc}")
+    letters.remove(letter)
+    return Retried(letter["_id"], ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from infra.broker import build_broker
+    from infra.mongo import connect
+    from infra.settings import Settings
+    from workers.bootstrap import build_services
+
+    parser = argparse.ArgumentParser(
+        prog="python -m workers.deadletters", description=__doc__.split("\n\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="show every dead letter")
+    again = commands.add_parser("retry", help="apply dead letters again")
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", help="the dead letter's id (from list)")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    settings = Settings.from_env()
+    db = connect(settings, appname="shop-deadletters")
+    letters = DeadLetters(db)
+    if args.command == "list":
+        found = letters.all()
+        for letter in found:
+            since = rfc3339(letter["recorded_at"])
+            print(letter["_id"])
+            print(f"  {letter['stream_type']} {letter['stream_id']} version {letter['version']}", end="")
+            print(f"  ({letter['attempts']} attempt(s), since {since})")
+            print(f"  {letter['error']}")
+        print(f"{len(found)} dead letter(s)")
+        return 0
+    services = build_services(settings, build_broker(settings), db=db)
+    chosen = letters.all() if args.all else [letters.get(args.id)]
+    if chosen == [None]:
+        print(f"no dead letter {args.id}", file=sys.stderr)
+        return 2
+    results = [retry(letters, services, letter) for letter in chosen]
+    for result in results:
+        print(
+            f"{'retried' if result.ok else 'still failing'}: {result.letter_id}"
+            + (f"  {result.error}" if result.error else "")
+        )
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

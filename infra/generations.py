@@ -82,8 +82,10 @@ class Generations:
         )
         self._forget(name)
         if result.matched_count != 1:
+            building = self.pointer(name, fresh=True)["building"]
             raise RuntimeError(
-                f"{name} is being rebuilt already: {self.pointer(name, fresh=True)['building']}"
+                f"{name} is being rebuilt already ({building}); "
+                "if that rebuild died, `python -m workers.rebuild --abandon` gives it up"
             )
         return active
 

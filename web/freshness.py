@@ -279,14 +279,15 @@ def describe(
         resp.set_header("Read-Model-Lag", format_seconds(lag_s(items, heads)))
 
 
-def describe_item(req: falcon.Request, resp: falcon.Response, version: int) -> bool:
+def describe_item(req: falcon.Request, resp: falcon.Response, version: int, *, stuck: bool = False) -> bool:
     """``ETag`` and ``Read-Model-Version``; True when ``If-None-Match``
-    already holds this version (answer 304)."""
-    etag = f'"{version}"'
-    resp.set_header("ETag", etag)
+    already holds this representation (answer 304).  A stuck document's
+    tag differs from the same version's when it is not stuck."""
+    tag = f"{version}-stuck" if stuck else str(version)
+    resp.set_header("ETag", f'"{tag}"')
     resp.set_header("Read-Model-Version", str(version))
     matches = req.if_none_match or []
-    return any(str(m) == "*" or m.strip('"') == str(version) for m in matches)
+    return any(str(m) == "*" or m.strip('"') == tag for m in matches)
 
 
 def format_seconds(seconds: float) -> str:

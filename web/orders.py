@@ -63,7 +63,7 @@ class Item:
         if order is None:
             raise not_found(f"order {order_id}")
         freshness.describe(req, resp, self._progress, [order], collection=ORDERS)
-        if freshness.describe_item(req, resp, order["version"]):
+        if freshness.describe_item(req, resp, order["version"], stuck=bool(order.get("stuck"))):
             resp.status = falcon.HTTP_304
             return
         resp.media = order

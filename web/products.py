@@ -96,7 +96,7 @@ class Item:
         if product is None:
             raise not_found(product_id)
         freshness.describe(req, resp, self._progress, [product], collection=PRODUCTS)
-        if freshness.describe_item(req, resp, product["version"]):
+        if freshness.describe_item(req, resp, product["version"], stuck=bool(product.get("stuck"))):
             resp.status = falcon.HTTP_304
             return
         resp.media = product

@@ -58,6 +58,7 @@ TRANSIENT = (
     pymongo.errors.NetworkTimeout,
     pymongo.errors.ExecutionTimeout,
     pymongo.errors.WriteConcernError,
+    pymongo.errors.CursorNotFound,
     redis.RedisError,
     TooManyConflicts,
     SkuClaimPending,

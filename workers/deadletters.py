@@ -71,7 +71,10 @@ class DeadLetters:
             )
         except DuplicateKeyError:
             self._letters.update_one({"_id": letter_id}, {"$set": detail, "$inc": {"attempts": 1}})
-        self.mark_stuck(stream_type, stream_id, letter_id)
+        if handler != HANDLE_COMMAND:
+            # A command that cannot be applied holds up no projection: its
+            # stream's read model is current, only the command is lost.
+            self.mark_stuck(stream_type, stream_id, letter_id)
         log.error("dead letter %s: %s", letter_id, detail["error"])
         return letter_id
 

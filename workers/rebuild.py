@@ -219,11 +219,12 @@ class Rebuilder:
         return self._replay
 
     def begin(self, name: str) -> Collection:
-        """Create a new generation and have projectors write to it too."""
+        """Claim the pointer for a new generation, create it, and have
+        projectors write to it too."""
         generation = f"{name}__{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
+        self._generations.begin(name, generation)
         target = self._db[generation]
         read_model_indexes(target, name)
-        self._generations.begin(name, generation)
         # Every projector sees the new generation within the pointer's TTL;
         # after that, each commit reaches it through them or the replay.
         self._sleep(2 * self._generations.ttl_s)
@@ -261,17 +262,30 @@ class Rebuilder:
             self._db[old].drop()
         return old
 
+    def abandon(self, name: str) -> str | None:
+        """Give up the rebuild of ``name`` under way (or one that died):
+        projectors stop writing to its generation, which is then dropped."""
+        building = self._generations.pointer(name, fresh=True)["building"]
+        if building is None:
+            return None
+        self._generations.abandon(name, building)
+        # A projector may hold the old pointer for a moment: let it pass
+        # before dropping, or its write would bring the collection back.
+        self._sleep(2 * self._generations.ttl_s)
+        self._db[building].drop()
+        return building
+
     def rebuild(self, name: str, on_progress: Callable[[int, int], None] | None = None) -> Report:
-        target = self.begin(name)
+        # A minute of slack: commits recorded by clocks a little behind.
+        since = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 60, UTC)
+        target = None
         try:
-            since = datetime.now(UTC).replace(microsecond=0)
-            # A minute of slack: commits recorded by clocks a little behind.
-            since = datetime.fromtimestamp(since.timestamp() - 60, UTC)
+            target = self.begin(name)
             report = self._replay.into(name, target, on_progress)
             self.settle(name, target, since)
         except BaseException:
-            self._generations.abandon(name, target.name)
-            target.drop()
+            if target is not None:
+                self.abandon(name)
             raise
         self.finish(name, target)
         return report
@@ -288,46 +302,101 @@ class Difference:
     replayed: Any
 
 
+class NoteOnly:
+    """Dead letters for a check: noted, never stored, nothing marked stuck."""
+
+    def __init__(self):
+        self.streams: list[str] = []
+
+    def record(self, *, stream_id, **_) -> str:
+        self.streams.append(stream_id)
+        return "check"
+
+
 def check(
-    db: Database, name: str, projector: Projector, generations: Generations, dead_letters: DeadLetters
+    db: Database,
+    name: str,
+    projector: Projector,
+    generations: Generations,
+    dead_letters: DeadLetters,
+    *,
+    second_look_s: float = 3.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Difference]:
     """Replay ``name`` into a scratch collection and compare it with the live
-    read model, stream by stream (streams with dead letters left out)."""
+    read model, stream by stream (streams with dead letters left out).
+
+    A stream that differs is looked at again after ``second_look_s``, both
+    sides brought to the store's head, so that a commit still on its way
+    is not taken for drift while a document left behind still is.
+
+    Raises:
+      RuntimeError: a rebuild of ``name`` is under way.
+    """
+    if generations.pointer(name, fresh=True)["building"]:
+        raise RuntimeError(f"{name} is being rebuilt; check it afterwards")
     scratch = db[f"{name}__check_{uuid.uuid4().hex[:8]}"]
-    live = generations.active(name)
-    _, view = VIEWS[READ_MODELS[name]]
+    stream_type = READ_MODELS[name]
+    _, view = VIEWS[stream_type]
     try:
-        Replay(db, dead_letters).into(name, scratch)
-        skip = dead_letters.stuck_streams()
-        differences: list[Difference] = []
-        replayed = {doc["_id"]: doc for doc in scratch.find()}
-        for doc in live.find():
-            stream_id = doc["_id"]
-            if stream_id in skip or doc.get("stuck"):
-                continue
-            fresh = replayed.pop(stream_id, None)
-            if fresh is not None and doc["version"] > fresh["version"]:
-                # Committed after the replay read it: replay those too.
-                note = {"stream_id": stream_id, "stream_type": READ_MODELS[name], "version_from": -1}
-                projector.project_into(scratch, view, {**note, "version_to": doc["version"]})
-                fresh = scratch.find_one({"_id": stream_id})
-            if fresh is None:
-                differences.append(Difference(stream_id, "(document)", "present", "absent"))
-                continue
-            if doc["version"] < fresh["version"]:
-                continue  # the live document is catching up: lag, not drift
-            for key in sorted(set(doc) | set(fresh)):
-                if key in ("_id", "stuck") or doc.get(key) == fresh.get(key):
-                    continue
-                differences.append(Difference(stream_id, key, doc.get(key), fresh.get(key)))
-        differences += [
-            Difference(stream_id, "(document)", "absent", "present")
-            for stream_id in replayed
-            if stream_id not in skip
-        ]
-        return differences
+        noted = NoteOnly()
+        Replay(db, noted).into(name, scratch)  # type: ignore[arg-type]
+        skip = dead_letters.stuck_streams() | set(noted.streams)
+        suspects = suspects_of(compare(generations.active(name), scratch, skip))
+        if not suspects:
+            return []
+        sleep(second_look_s)
+        heads = {
+            head["_id"]: head["version"]
+            for head in db[COMMITS].aggregate(
+                [
+                    {"$match": {"stream_id": {"$in": sorted(suspects)}}},
+                    {"$group": {"_id": "$stream_id", "version": {"$max": "$version_to"}}},
+                ]
+            )
+        }
+        for stream_id, version in heads.items():
+            note = {
+                "stream_id": stream_id,
+                "stream_type": stream_type,
+                "version_from": -1,
+                "version_to": version,
+            }
+            projector.project_into(scratch, view, note)
+        return compare(generations.active(name), scratch, skip, only=suspects)
     finally:
         scratch.drop()
+
+
+def compare(
+    live: Collection, scratch: Collection, skip: set[str], only: set[str] | None = None
+) -> list[Difference]:
+    """Every field that differs between the two collections' documents."""
+    query = {"_id": {"$in": sorted(only)}} if only is not None else {}
+    replayed = {doc["_id"]: doc for doc in scratch.find(query)}
+    differences: list[Difference] = []
+    for doc in live.find(query):
+        stream_id = doc["_id"]
+        fresh = replayed.pop(stream_id, None)
+        if stream_id in skip or doc.get("stuck"):
+            continue
+        if fresh is None:
+            differences.append(Difference(stream_id, "(document)", "present", "absent"))
+            continue
+        for key in sorted(set(doc) | set(fresh)):
+            if key in ("_id", "stuck") or doc.get(key) == fresh.get(key):
+                continue
+            differences.append(Difference(stream_id, key, doc.get(key), fresh.get(key)))
+    differences += [
+        Difference(stream_id, "(document)", "absent", "present")
+        for stream_id in replayed
+        if stream_id not in skip
+    ]
+    return differences
+
+
+def suspects_of(differences: list[Difference]) -> set[str]:
+    return {d.stream_id for d in differences}
 
 
 class StreamsAndEvents:
@@ -357,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare the live read model with a replay")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--baseline", action="store_true", help="also time a replay without projection logic")
+    parser.add_argument(
+        "--abandon", action="store_true", help="give up a rebuild under way, or one that died"
+    )
     args = parser.parse_args(argv)
     if args.name is None and not args.check:
         parser.error("name a read model to rebuild")
@@ -367,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     services = build_services(settings, build_broker(settings), db=db)
     generations = Generations(db)
     names = ALIASES[args.name or "all"]
+
+    if args.abandon:
+        rebuilder = Rebuilder(db, services.projector, generations, services.dead_letters)
+        for name in names:
+            dropped = rebuilder.abandon(name)
+            print(f"{name}: abandoned {dropped}" if dropped else f"{name}: no rebuild under way")
+        return 0
 
     if args.check:
         drift = 0

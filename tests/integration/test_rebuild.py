@@ -4,6 +4,7 @@ import dataclasses
 import random
 import uuid
 
+import pytest
 from dramatiq import Worker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -305,3 +306,30 @@ class Silent(Publisher):
 
     def send(self, envelope):
         pass
+
+
+def test_a_rebuild_that_died_is_given_up_and_the_next_one_runs(services, db):
+    fill(services)
+    rebuild = rebuilder(services, db)
+    dead = rebuild.begin(PRODUCTS)  # ... and the process was killed here
+    with pytest.raises(RuntimeError, match="--abandon"):
+        rebuild.begin(PRODUCTS)
+    assert rebuild.abandon(PRODUCTS) == dead.name
+    assert dead.name not in db.list_collection_names()
+    assert rebuild.rebuild(PRODUCTS).streams == 4
+
+
+def test_a_command_that_cannot_be_applied_holds_up_no_projection(services, db):
+    fill(services)
+    letters = DeadLetters(db)
+    letters.record(
+        handler="handle_command",
+        stream_id=PRODUCTS_IDS[0],
+        stream_type="product",
+        version=None,
+        message={},
+        error=ValueError("bug"),
+        ref="c-bad",
+    )
+    assert "stuck" not in live_docs(db, PRODUCTS)[PRODUCTS_IDS[0]]
+    assert [letter["_id"] for letter in letters.all()] == [f"handle_command:{PRODUCTS_IDS[0]}:c-bad"]

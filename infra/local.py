@@ -51,6 +51,9 @@ def main() -> int:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.setdefault("PORT", "8000")
         env["WEB_HOST"] = "127.0.0.1"
+        if not env.get("API_TOKENS"):
+            env["ALLOW_ANONYMOUS"] = "1"
+            say("API_TOKENS is not set: serving without tokens (ALLOW_ANONYMOUS=1), on 127.0.0.1 only")
         for server in servers:
             say(f"embedded {server.name} on {server.url} (pid {server.pid}, files in {data_dir})")
         if not stopping:

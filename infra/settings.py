@@ -30,6 +30,10 @@ class Settings:
     #: Seconds between catch-up passes that heal read models whose
     #: notifications were lost.
     catch_up_interval_s: float = 15.0
+    #: ``API_TOKENS``: token -> the widest scope it holds.
+    api_tokens: tuple[tuple[str, str], ...] = ()
+    #: ``ALLOW_ANONYMOUS=1``: requests without a token get every scope.
+    allow_anonymous: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -64,6 +68,8 @@ class Settings:
             redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
             command_status_ttl_s=ttl,
             cursor_secret=environ.get("CURSOR_SECRET") or "shop-cursors",
+            api_tokens=_tokens(environ.get("API_TOKENS", "")),
+            allow_anonymous=environ.get("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
             catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL", default=15.0),
             max_waits=_whole(
                 environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
@@ -95,3 +101,22 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     if not 0.5 <= value <= 3600:
         raise ConfigurationError(f"{name} must be between 0.5 and 3600 seconds")
     return value
+
+
+SCOPES = ("read", "write", "admin")  # each includes the ones before it
+RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
+
+
+def _tokens(raw: str) -> tuple[tuple[str, str], ...]:
+    """``"t1:read t2:write,admin"`` -> ``(("t1", "read"), ("t2", "admin"))``."""
+    tokens: dict[str, str] = {}
+    for number, entry in enumerate(raw.split(), start=1):
+        token, _, scopes = entry.rpartition(":")
+        named = [s for s in scopes.split(",") if s]
+        if not token or not named or any(s not in RANK for s in named):
+            # The entry itself is a secret: name it by its place only.
+            raise ConfigurationError(
+                f"API_TOKENS entry {number} is not token:scope[,scope] with scopes read, write, admin"
+            )
+        tokens[token] = max(named, key=RANK.__getitem__)
+    return tuple(tokens.items())

@@ -13,7 +13,7 @@ from infra.messages import CommandEnvelope
 from web import inputs
 from web.problems import Problem
 
-#: Whose Idempotency-Key a request's is; one scope until callers authenticate.
+#: Whose Idempotency-Key a request's is when nobody authenticated.
 ANONYMOUS = "anonymous"
 
 
@@ -30,7 +30,10 @@ def accept(
     key = inputs.idempotency_key(req)
     idempotency = None
     if key is not None:
-        idempotency = IdempotencyRequest(ANONYMOUS, key, fingerprint(req.method, req.path, sent))
+        # A key is its caller's own: another token's request with it is another request.
+        principal = getattr(req.context, "principal", None)
+        scope = principal.id if principal is not None else ANONYMOUS
+        idempotency = IdempotencyRequest(scope, key, fingerprint(req.method, req.path, sent))
     try:
         accepted = commands.submit(envelope, response, idempotency)
     except KeyReused:

@@ -18,6 +18,7 @@ from infra.mongo import connect
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
 from web import commands, orders, problems, products
+from web.auth import Authenticate
 from web.cursors import Cursors
 from web.freshness import ReadYourWrites, SignalHub
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
@@ -62,7 +63,12 @@ def create_app(
         versions = versions or ReadModelVersions(db, generations)
     cursors = Cursors(settings.cursor_secret.encode())
 
-    app = falcon.App(middleware=[ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits)])
+    app = falcon.App(
+        middleware=[
+            Authenticate(settings.api_tokens, allow_anonymous=settings.allow_anonymous),
+            ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits),
+        ]
+    )
     problems.install(app)
     app.add_route("/products", products.Collection(command_bus, product_views, cursors, uuidgen, progress))
     app.add_route("/products/{product_id:uuid}", products.Item(command_bus, product_views, uuidgen, progress))

@@ -89,6 +89,7 @@ class History:
     """``GET /orders/{id}/history``: the order's events, oldest first."""
 
     read_model = freshness.EVENTS
+    scope = "admin"
 
     def __init__(self, history):
         self._history = history

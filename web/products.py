@@ -133,6 +133,7 @@ class History:
     """``GET /products/{id}/history``: the product's events, oldest first."""
 
     read_model = freshness.EVENTS
+    scope = "admin"
 
     def __init__(self, history):
         self._history = history

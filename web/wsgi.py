@@ -11,4 +11,10 @@ from web.app import create_app
 
 def application():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    if not settings.api_tokens:
+        if not settings.allow_anonymous:
+            # Secure by default: gunicorn stops when its workers cannot boot.
+            raise SystemExit("API_TOKENS is empty: set tokens, or ALLOW_ANONYMOUS=1 to serve without them")
+        logging.getLogger("web").warning("ALLOW_ANONYMOUS=1: requests without a token get every scope")
+    return create_app(settings)

@@ -34,6 +34,7 @@ def procfile_env(settings: Settings, port: int) -> dict[str, str]:
         MONGODB_URI=settings.mongodb_uri,
         REDIS_URL=settings.redis_url,
         REDIS_NAMESPACE=settings.redis_namespace,
+        ALLOW_ANONYMOUS="1",
     )
     return env
 

@@ -3,6 +3,7 @@ the projector's signal, not on a polling timer."""
 
 import threading
 import time
+from dataclasses import replace
 
 from falcon import testing
 
@@ -26,7 +27,7 @@ def test_after_waits_for_the_projection_and_wakes_on_its_signal(settings, servic
     command_id = "99999999-9999-4999-8999-999999999999"
     versions = CountingVersions(db)
     CountingVersions.reads = 0
-    client = testing.TestClient(create_app(settings, versions=versions))
+    client = testing.TestClient(create_app(replace(settings, allow_anonymous=True), versions=versions))
     envelope = CommandEnvelope.wrap(
         CreateProduct(MUG, "MUG", "Mug", 5, "EUR", stock=1), command_id=command_id
     )

@@ -6,6 +6,7 @@ import uuid
 from falcon import testing
 
 from infra.commandbus import Accepted
+from infra.settings import Settings
 from web.app import create_app
 from web.views import Page
 
@@ -131,4 +132,7 @@ def make_client(**fakes) -> testing.TestClient:
         "uuidgen": lambda: next(ids),
         **fakes,
     }
-    return testing.TestClient(create_app(**collaborators))
+    settings = collaborators.pop(
+        "settings", Settings(mongodb_uri="", mongodb_database="", redis_url="", allow_anonymous=True)
+    )
+    return testing.TestClient(create_app(settings, **collaborators))

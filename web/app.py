@@ -17,7 +17,7 @@ from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
-from web import commands, orders, problems, products
+from web import commands, contract, orders, problems, products
 from web.auth import Authenticate
 from web.cursors import Cursors
 from web.freshness import ReadYourWrites, SignalHub
@@ -83,4 +83,5 @@ def create_app(
     app.add_route("/orders/{order_id:uuid}/history", orders.History(history))
     app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors, progress))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
+    contract.install(app)
     return app

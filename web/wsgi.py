@@ -5,7 +5,7 @@ connection is made in the process that uses it."""
 
 import logging
 
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 from web.app import create_app
 
 
@@ -14,7 +14,10 @@ def application():
     settings = Settings.from_env()
     if not settings.api_tokens:
         if not settings.allow_anonymous:
-            # Secure by default: gunicorn stops when its workers cannot boot.
-            raise SystemExit("API_TOKENS is empty: set tokens, or ALLOW_ANONYMOUS=1 to serve without them")
+            # Secure by default: an error while loading the app is a boot
+            # failure, and gunicorn stops rather than serve.
+            raise ConfigurationError(
+                "API_TOKENS is empty: set tokens, or ALLOW_ANONYMOUS=1 to serve without them"
+            )
         logging.getLogger("web").warning("ALLOW_ANONYMOUS=1: requests without a token get every scope")
     return create_app(settings)

@@ -251,12 +251,14 @@ def _id(name: str) -> dict[str, Any]:
 
 
 @cache
-def document() -> dict[str, Any]:
+def document(openapi_version: str = "3.1.0") -> dict[str, Any]:
+    """The contract; ``3.0.3`` gives the same content for tools (such as the
+    bundled Swagger UI 4) that read only OpenAPI 3.0."""
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title="shop",
         version="0.1.0",
-        openapi_version="3.1.0",
+        openapi_version=openapi_version,
         plugins=[plugin],
         info={"description": "A product catalog and orders, built as CQRS over a MongoDB event store."},
     )
@@ -338,7 +340,7 @@ DOCS_PAGE = """<!doctype html>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<script>SwaggerUIBundle({url: "/docs/openapi-3.0.json", dom_id: "#ui"});</script>
 </body></html>"""
 
 
@@ -349,6 +351,16 @@ class OpenAPI:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.data = json.dumps(document()).encode()
+        resp.content_type = "application/json"
+
+
+class DocsDocument:
+    """The same contract as OpenAPI 3.0, for the bundled Swagger UI 4."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.data = json.dumps(document("3.0.3")).encode()
         resp.content_type = "application/json"
 
 
@@ -371,4 +383,5 @@ def swagger_ui_folder() -> Path:
 def install(app: falcon.App) -> None:
     app.add_route("/openapi.json", OpenAPI())
     app.add_route("/docs", Docs())
+    app.add_route("/docs/openapi-3.0.json", DocsDocument())
     app.add_static_route("/docs/static", str(swagger_ui_folder()))

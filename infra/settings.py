@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymongo.uri_parser import parse_uri
 
@@ -23,7 +23,7 @@ class Settings:
     #: How long a command's status can be read after it was accepted.
     command_status_ttl_s: int = 7 * 24 * 3600
     #: Signs page cursors; the same on every web process.
-    cursor_secret: str = "shop-cursors"
+    cursor_secret: str = field(default="shop-cursors", repr=False)
     #: Requests one web process lets wait for ``after=`` at once; beyond
     #: that they answer at once (``Read-Model-Stale`` says if it is stale).
     max_waits: int = 24
@@ -31,7 +31,7 @@ class Settings:
     #: notifications were lost.
     catch_up_interval_s: float = 15.0
     #: ``API_TOKENS``: token -> the widest scope it holds.
-    api_tokens: tuple[tuple[str, str], ...] = ()
+    api_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     #: ``ALLOW_ANONYMOUS=1``: requests without a token get every scope.
     allow_anonymous: bool = False
 

@@ -40,16 +40,19 @@ class Authenticate:
     ``scope`` (or ``scopes`` by method); ``public = True`` needs no token."""
 
     def __init__(self, tokens: Iterable[tuple[str, str]], *, allow_anonymous: bool):
-        self._tokens = [(token.encode(), scope) for token, scope in tokens]
-        self._allow_anonymous = allow_anonymous
+        # Kept and compared as digests: equal lengths, so timing tells nothing
+        # of a token's length or of which one matched.
+        self._tokens = [(hashlib.sha256(token.encode()).digest(), scope) for token, scope in tokens]
+        # Anonymous access is for a service with no tokens at all: where
+        # tokens exist, dropping one must not be a way round its scope.
+        self._allow_anonymous = allow_anonymous and not self._tokens
 
     def _identify(self, presented: str) -> Principal | None:
-        given = presented.encode()
+        given = hashlib.sha256(presented.encode()).digest()
         found: Principal | None = None
-        for token, scope in self._tokens:
-            # Every token is compared, so timing tells nothing of which matched.
-            if hmac.compare_digest(token, given) and found is None:
-                found = Principal(hashlib.sha256(token).hexdigest()[:16], scope)
+        for digest, scope in self._tokens:
+            if hmac.compare_digest(digest, given) and found is None:
+                found = Principal(digest.hex()[:16], scope)
         return found
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:

@@ -250,8 +250,17 @@ def _id(name: str) -> dict[str, Any]:
     return {"in": "path", "name": name, "required": True, "schema": {"type": "string", "format": "uuid"}}
 
 
-@cache
 def document(openapi_version: str = "3.1.0") -> dict[str, Any]:
+    """A fresh copy of the contract (callers may change theirs)."""
+    return json.loads(document_bytes(openapi_version))
+
+
+@cache
+def document_bytes(openapi_version: str = "3.1.0") -> bytes:
+    return json.dumps(_build(openapi_version)).encode()
+
+
+def _build(openapi_version: str) -> dict[str, Any]:
     """The contract; ``3.0.3`` gives the same content for tools (such as the
     bundled Swagger UI 4) that read only OpenAPI 3.0."""
     plugin = MarshmallowPlugin()
@@ -350,7 +359,7 @@ class OpenAPI:
     public = True
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.data = json.dumps(document()).encode()
+        resp.data = document_bytes()
         resp.content_type = "application/json"
 
 
@@ -360,7 +369,7 @@ class DocsDocument:
     public = True
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.data = json.dumps(document("3.0.3")).encode()
+        resp.data = document_bytes("3.0.3")
         resp.content_type = "application/json"
 
 
@@ -380,8 +389,22 @@ def swagger_ui_folder() -> Path:
     return Path(swagger_ui_bundle.swagger_ui_path)
 
 
+class DocsAsset:
+    """The two Swagger UI files the page loads, and nothing else of the bundle."""
+
+    public = True
+    ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "application/javascript"}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, asset: str) -> None:
+        if asset not in self.ASSETS:
+            raise falcon.HTTPNotFound()
+        resp.content_type = self.ASSETS[asset]
+        resp.data = (swagger_ui_folder() / asset).read_bytes()
+        resp.cache_control = ["public", "max-age=86400"]
+
+
 def install(app: falcon.App) -> None:
     app.add_route("/openapi.json", OpenAPI())
     app.add_route("/docs", Docs())
     app.add_route("/docs/openapi-3.0.json", DocsDocument())
-    app.add_static_route("/docs/static", str(swagger_ui_folder()))
+    app.add_route("/docs/static/{asset}", DocsAsset())

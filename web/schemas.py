@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 #: The largest integer every JSON client reads exactly (2**53 - 1).
 MAX_JSON_INT = 9_007_199_254_740_991
 
+
 class FullMatch(validate.Regexp):
     """A pattern the whole value must match (``$`` alone lets a trailing
     newline through); published as is, in a form every regex engine reads."""
@@ -133,7 +134,7 @@ class ListProductsQuery(Schema):
     sort = Text(load_default="name", validate=validate.OneOf(SORTS))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = Text(validate=validate.Length(min=1, max=1024))
-    after = Text(validate=validate.Length(min=1, max=64))  # checked by ReadYourWrites
+    after = fields.UUID()  # the wait itself is ReadYourWrites' work
 
 
 CUSTOMER_ID = FullMatch(r"^[A-Za-z0-9._-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -")
@@ -169,4 +170,4 @@ class CustomerOrdersQuery(Schema):
     status = Text(validate=validate.OneOf(ORDER_STATUSES))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = Text(validate=validate.Length(min=1, max=1024))
-    after = Text(validate=validate.Length(min=1, max=64))  # checked by ReadYourWrites
+    after = fields.UUID()  # the wait itself is ReadYourWrites' work

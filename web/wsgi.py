@@ -20,4 +20,8 @@ def application():
                 "API_TOKENS is empty: set tokens, or ALLOW_ANONYMOUS=1 to serve without them"
             )
         logging.getLogger("web").warning("ALLOW_ANONYMOUS=1: requests without a token get every scope")
+    elif settings.allow_anonymous:
+        logging.getLogger("web").warning(
+            "ALLOW_ANONYMOUS=1 is ignored: API_TOKENS are set, every request needs one"
+        )
     return create_app(settings)

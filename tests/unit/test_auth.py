@@ -33,21 +33,27 @@ CALLERS = {None: None, "unknown": None, "r-token": "read", "w-token": "write", "
 RANK = {"read": 0, "write": 1, "admin": 2}
 
 
-def client(allow_anonymous):
+def client(allow_anonymous, tokens=TOKENS):
     settings = Settings(
-        mongodb_uri="", mongodb_database="", redis_url="", api_tokens=TOKENS, allow_anonymous=allow_anonymous
+        mongodb_uri="", mongodb_database="", redis_url="", api_tokens=tokens, allow_anonymous=allow_anonymous
     )
     return make_client(settings=settings, command_bus=FakeCommandBus())
 
 
-@pytest.mark.parametrize("allow_anonymous", [False, True])
+#: (tokens configured, ALLOW_ANONYMOUS): anonymous access only where no token exists
+CONFIGS = [(TOKENS, False), (TOKENS, True), ((), True)]
+
+
+@pytest.mark.parametrize(
+    "tokens, allow_anonymous", CONFIGS, ids=["tokens", "tokens+anonymous", "anonymous-only"]
+)
 @pytest.mark.parametrize("method, path, body, needed", ROUTES)
 @pytest.mark.parametrize("token", list(CALLERS))
-def test_the_auth_matrix(allow_anonymous, method, path, body, needed, token):
+def test_the_auth_matrix(tokens, allow_anonymous, method, path, body, needed, token):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    result = client(allow_anonymous).simulate_request(method, path, json=body, headers=headers)
-    held = CALLERS[token]
-    if token is None and allow_anonymous:
+    result = client(allow_anonymous, tokens).simulate_request(method, path, json=body, headers=headers)
+    held = CALLERS[token] if tokens else None
+    if token is None and allow_anonymous and not tokens:
         held = "admin"
     if held is None:
         assert result.status_code == 401
@@ -142,3 +148,10 @@ def test_operator_shaped_bodies_are_refused(body):
 def test_operator_shaped_route_ids_are_refused(customer):
     c = make_client(order_views=Refusing())
     assert c.simulate_get(f"/customers/{customer}/orders").status_code == 404
+
+
+def test_settings_never_show_tokens():
+    settings = Settings(
+        mongodb_uri="m", mongodb_database="d", redis_url="r", api_tokens=(("s3cret", "admin"),)
+    )
+    assert "s3cret" not in repr(settings)

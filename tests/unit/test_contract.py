@@ -41,4 +41,7 @@ def test_the_contract_and_docs_need_no_token():
     assert client.simulate_get("/docs").status_code == 200
     assert client.simulate_get("/docs/static/swagger-ui.css").status_code == 200
     assert client.simulate_get("/docs/openapi-3.0.json").json["openapi"] == "3.0.3"
+    # only the page's own assets: not the bundle's example page
+    assert client.simulate_get("/docs/static/index.html").status_code == 404
+    assert client.simulate_get("/docs/static/../../../etc/passwd").status_code == 404
     assert client.simulate_get("/products").status_code == 401

@@ -158,6 +158,8 @@ COMMON = {
     "403": _problem("the token's scope is too small"),
     "405": _problem("method not allowed", {"Allow": _header("the methods the route allows")}),
     "503": _problem("Redis or MongoDB did not answer", RETRY_AFTER),
+    # Answered by gunicorn itself, before the app sees the request.
+    "414": {"description": "the request line is over 8190 bytes", "content": {"text/html": {}}},
 }
 
 

@@ -107,6 +107,12 @@ class StockAdjustmentSchema(Schema):
 
 SORTS = ("name", "-name", "price_cents", "-price_cents")
 
+#: A page cursor as this service makes them: base64url data, a dot, a signature.
+CURSOR = [
+    validate.Length(min=3, max=1024),
+    FullMatch(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", error="not a cursor"),
+]
+
 
 class Bool(fields.Field):
     """``true`` or ``false`` in a query string, nothing else."""
@@ -133,7 +139,7 @@ class ListProductsQuery(Schema):
     max_price_cents = QueryInt(validate=MONEY)
     sort = Text(load_default="name", validate=validate.OneOf(SORTS))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = Text(validate=validate.Length(min=1, max=1024))
+    cursor = Text(validate=CURSOR)
     after = fields.UUID()  # the wait itself is ReadYourWrites' work
 
 
@@ -169,5 +175,5 @@ ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled", "shipped")
 class CustomerOrdersQuery(Schema):
     status = Text(validate=validate.OneOf(ORDER_STATUSES))
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = Text(validate=validate.Length(min=1, max=1024))
+    cursor = Text(validate=CURSOR)
     after = fields.UUID()  # the wait itself is ReadYourWrites' work

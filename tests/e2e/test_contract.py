@@ -41,7 +41,7 @@ def test_the_document_is_valid_openapi_and_served_without_a_token(stack):
 
 
 @schema.parametrize()
-@settings(max_examples=10, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_service_keeps_its_contract(case, stack):
     COUNT["requests"] += 1
     case.call_and_validate(base_url=stack.url, headers=AUTH, checks=CHECKS)

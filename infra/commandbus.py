@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from dramatiq import Broker
 
 from infra.idempotency import ACCEPTING, IdempotencyKeys, KeyInFlight, KeyReused
-from infra.messages import CommandEnvelope, command_message
+from infra.messages import COMMANDS_QUEUE, CommandEnvelope, command_message
 from infra.statuses import ACCEPTED, CommandStatuses, record
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,44 @@ class Accepted:
     replayed: bool = False
 
 
+class QueueFull(Exception):
+    """The ``commands`` queue is deeper than the service accepts."""
+
+
 class CommandBus:
     """Records a command as ``accepted`` and queues it on ``commands``,
-    at most once per ``Idempotency-Key``."""
+    at most once per ``Idempotency-Key``, unless the queue is too deep."""
 
-    def __init__(self, broker: Broker, statuses: CommandStatuses, keys: IdempotencyKeys):
+    def __init__(
+        self,
+        broker: Broker,
+        statuses: CommandStatuses,
+        keys: IdempotencyKeys,
+        *,
+        max_depth: int = 10_000,
+        clock=time.monotonic,
+    ):
         self._broker = broker
         self._statuses = statuses
         self._keys = keys
+        self._max_depth = max_depth
+        self._clock = clock
+        self._depth = (0, float("-inf"))  # (depth, when read)
+
+    def check_depth(self) -> None:
+        """Refuse new commands while the queue is deeper than ``max_depth``.
+        The depth is read at most once a second per process, off the hot path.
+
+        Raises:
+          QueueFull: the workers are that far behind.
+        """
+        depth, read_at = self._depth
+        now = self._clock()
+        if now - read_at >= 1.0:
+            depth = self._broker.client.llen(f"{self._broker.namespace}:{COMMANDS_QUEUE}")
+            self._depth = (depth, now)
+        if depth > self._max_depth:
+            raise QueueFull(f"{depth} commands are waiting")
 
     def submit(
         self,
@@ -55,6 +86,7 @@ class CommandBus:
           KeyInFlight: the key's first request is still being accepted.
           redis.RedisError: Redis did not take the command; nothing is queued.
         """
+        self.check_depth()
         if idempotency is None:
             self._statuses.accept(envelope)
             self._enqueue(envelope, undo=lambda: self._statuses.forget(envelope.command_id))

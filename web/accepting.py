@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from infra.commandbus import IdempotencyRequest
+from infra.commandbus import IdempotencyRequest, QueueFull
 from infra.idempotency import KeyInFlight, KeyReused, fingerprint
 from infra.messages import CommandEnvelope
 from web import inputs
@@ -42,6 +42,13 @@ def accept(
             title="Idempotency-Key Reused",
             detail="this Idempotency-Key was used for a different request",
             errors={"Idempotency-Key": ["was used with another method, path or body"]},
+        ) from None
+    except QueueFull as full:
+        raise Problem(
+            falcon.HTTP_503,
+            title="Too Busy",
+            detail=f"the service is behind ({full}); nothing was queued, try again shortly",
+            headers={"Retry-After": "10"},
         ) from None
     except KeyInFlight:
         raise Problem(

@@ -17,7 +17,7 @@ from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
-from web import commands, contract, orders, problems, products
+from web import commands, contract, health, orders, problems, products
 from web.auth import Authenticate
 from web.cursors import Cursors
 from web.freshness import ReadYourWrites, SignalHub
@@ -35,6 +35,7 @@ def create_app(
     progress=None,
     hub=None,
     versions=None,
+    ready_checks=None,
     uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> falcon.App:
     """Build the WSGI app.  Collaborators not given are built from
@@ -53,7 +54,9 @@ def create_app(
         keys = IdempotencyKeys(
             client, namespace=settings.redis_namespace, status_ttl_s=settings.command_status_ttl_s
         )
-        command_bus = command_bus or CommandBus(build_broker(settings), statuses, keys)
+        command_bus = command_bus or CommandBus(
+            build_broker(settings), statuses, keys, max_depth=settings.max_queue_depth
+        )
     if product_views is None or order_views is None or history is None or versions is None:
         db = connect(settings, appname="shop-web")
         generations = Generations(db)
@@ -83,5 +86,34 @@ def create_app(
     app.add_route("/orders/{order_id:uuid}/history", orders.History(history))
     app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors, progress))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
+    app.add_route("/health", health.Health())
+    app.add_route("/ready", health.Ready(ready_checks or readiness(settings)))
     contract.install(app)
     return app
+
+
+def readiness(settings: Settings) -> dict[str, Callable[[], object]]:
+    """Pings bounded to a second, on connections of their own (a busy pool
+    must not make the probe wait)."""
+    from pymongo import MongoClient
+
+    clients: dict[str, object] = {}
+
+    def mongo():
+        if "mongodb" not in clients:
+            clients["mongodb"] = MongoClient(
+                settings.mongodb_uri,
+                serverSelectionTimeoutMS=1000,
+                connectTimeoutMS=1000,
+                socketTimeoutMS=1000,
+            )
+        return clients["mongodb"].admin.command("ping")
+
+    def redis_ping():
+        if "redis" not in clients:
+            clients["redis"] = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=1, socket_connect_timeout=1
+            )
+        return clients["redis"].ping()
+
+    return {"redis": redis_ping, "mongodb": mongo}

@@ -343,6 +343,18 @@ def _build(openapi_version: str) -> dict[str, Any]:
             },
         },
     })  # fmt: skip
+    status = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+    spec.path("/health", operations={"get": {
+        "tags": ["operations"], "summary": "The process is up (no I/O)", "security": [],
+        "responses": {"200": {"description": "up", "content": {"application/json": {"schema": status}}}},
+    }})  # fmt: skip
+    spec.path("/ready", operations={"get": {
+        "tags": ["operations"], "summary": "Redis and the store answer within 1 s", "security": [],
+        "responses": {
+            "200": {"description": "ready", "content": {"application/json": {"schema": status}}},
+            "503": _problem("down lists what did not answer", RETRY_AFTER),
+        },
+    }})  # fmt: skip
     return spec.to_dict()
 
 

@@ -128,6 +128,7 @@ def test_a_failed_enqueue_keeps_the_key_for_the_same_command(settings, broker, r
     # Given an enqueue that fails (it may or may not have reached Redis)
     class DownOnce:
         calls = 0
+        client, namespace = broker.client, broker.namespace  # for the queue-depth check
 
         def enqueue(self, message):
             DownOnce.calls += 1

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Any
 
 import falcon
@@ -12,6 +14,8 @@ from infra.idempotency import KeyInFlight, KeyReused, fingerprint
 from infra.messages import CommandEnvelope
 from web import inputs
 from web.problems import Problem
+
+log = logging.getLogger(__name__)
 
 #: Whose Idempotency-Key a request's is when nobody authenticated.
 ANONYMOUS = "anonymous"
@@ -27,6 +31,11 @@ def accept(
 ) -> None:
     """Queue ``envelope`` and answer ``202 response``; ``sent`` is the body
     as the client sent it, which a reused key must match."""
+    # The request's id follows the command (and what it sets off) in the logs.
+    request_id = getattr(req.context, "request_id", None)
+    if request_id is not None:
+        envelope = dataclasses.replace(envelope, correlation_id=request_id)
+    req.context.command_id = envelope.command_id
     key = inputs.idempotency_key(req)
     idempotency = None
     if key is not None:
@@ -57,6 +66,10 @@ def accept(
             detail="the first request with this Idempotency-Key is still being accepted",
             headers={"Retry-After": "1"},
         ) from None
+    log.info(
+        "queued %s %s", envelope.type, accepted.response["command_id"],
+        extra={"command_id": accepted.response["command_id"], "replayed": accepted.replayed},
+    )  # fmt: skip
     resp.status = falcon.HTTP_202
     resp.location = f"/commands/{accepted.response['command_id']}"
     resp.media = accepted.response

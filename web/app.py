@@ -21,6 +21,7 @@ from web import commands, contract, health, orders, problems, products
 from web.auth import Authenticate
 from web.cursors import Cursors
 from web.freshness import ReadYourWrites, SignalHub
+from web.requestlog import RequestLog
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 
 
@@ -68,6 +69,7 @@ def create_app(
 
     app = falcon.App(
         middleware=[
+            RequestLog(),
             Authenticate(settings.api_tokens, allow_anonymous=settings.allow_anonymous),
             ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits),
         ]

@@ -5,12 +5,13 @@ connection is made in the process that uses it."""
 
 import logging
 
+from infra import logs
 from infra.settings import ConfigurationError, Settings
 from web.app import create_app
 
 
 def application():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure("web")
     settings = Settings.from_env()
     if not settings.api_tokens:
         if not settings.allow_anonymous:

@@ -13,6 +13,7 @@ import redis
 from dramatiq import Broker
 from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
+from infra.logs import bound
 from infra.messages import (
     COMMANDS_QUEUE,
     HANDLE_COMMAND,
@@ -86,8 +87,16 @@ def declare(
     def handle_command(envelope: dict) -> None:
         """Apply one command: ``{command_id, type, stream_id, payload, ...}``."""
         command = CommandEnvelope.from_dict(envelope)
+        with bound(command_id=command.command_id, correlation_id=command.correlation_id):
+            _handle(command, envelope)
+
+    def _handle(command: CommandEnvelope, envelope: dict) -> None:
         try:
-            services().commands.handle(command)
+            outcome = services().commands.handle(command)
+            log.info(
+                "command %s %s", command.type, outcome.status,
+                extra={"stream_id": command.stream_id, "version": outcome.version, "status": outcome.status},
+            )  # fmt: skip
         except TRANSIENT:
             raise
         except Exception as exc:
@@ -106,8 +115,14 @@ def declare(
 
     def project_stream(note: dict) -> None:
         """Bring one stream's read model up to the version ``note`` announces."""
+        with bound(command_id=note.get("command_id"), correlation_id=note.get("correlation_id")):
+            _project(note)
+
+    def _project(note: dict) -> None:
         try:
-            services().projector.project(note)
+            applied = services().projector.project(note)
+            detail = {"stream_id": note["stream_id"], "version": applied.version, "changed": applied.changed}
+            log.info("projected %s to version %s", note["stream_id"], applied.version, extra=detail)
         except TRANSIENT:
             raise
         except Exception as exc:

@@ -109,8 +109,13 @@ class CommandHandler:
         # A crash from here on redelivers the message; the commit is found
         # again and re-announced, so no announcement is lost.
         if commit is not None:
+            log.info(
+                "committed %s versions %s-%s", commit.stream_id, commit.version_from, commit.version_to,
+                extra={"stream_id": commit.stream_id, "version": commit.version_to},
+            )  # fmt: skip
             self._send(self._after_commit(commit))
             self._publisher.publish(commit)
+            log.info("announced %s version %s", commit.stream_id, commit.version_to)
         self._statuses.finish(envelope, SUCCEEDED, version=version, commit=commit)
         return Outcome(SUCCEEDED, commit=commit, version=version)
 
@@ -142,6 +147,10 @@ class CommandHandler:
     def _send(self, envelopes: list[CommandEnvelope]) -> None:
         for envelope in envelopes:
             self._publisher.send(envelope)
+            log.info(
+                "sent follow-up %s %s", envelope.type, envelope.command_id,
+                extra={"follow_up_id": envelope.command_id, "stream_id": envelope.stream_id},
+            )  # fmt: skip
 
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.

@@ -7,11 +7,13 @@ the first message arrives, inside each worker process."""
 
 import dramatiq
 
+from infra import logs
 from infra.broker import build_broker
 from infra.settings import Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
+logs.configure("worker")
 settings = Settings.from_env()
 broker = build_broker(settings)
 declare(

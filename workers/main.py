@@ -5,6 +5,9 @@
 Reads the environment and binds the actors; connects to MongoDB only when
 the first message arrives, inside each worker process."""
 
+import signal
+import threading
+
 import dramatiq
 
 from infra import logs
@@ -14,6 +17,28 @@ from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
 logs.configure("worker")
+
+
+def _stop_once() -> None:
+    """A platform stops a dyno by sending SIGTERM to every process in it,
+    and Dramatiq's main process passes its own on: a worker process would
+    get two, and Dramatiq takes the second as "kill now".  Here a second
+    SIGTERM is ignored, so running messages finish (within
+    --worker-shutdown-timeout) and prefetched ones are put back."""
+    first = signal.getsignal(signal.SIGTERM)
+    if not callable(first) or threading.current_thread() is not threading.main_thread():
+        return
+    stopping = []
+
+    def once(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            first(signum, frame)
+
+    signal.signal(signal.SIGTERM, once)
+
+
+_stop_once()
 settings = Settings.from_env()
 broker = build_broker(settings)
 declare(

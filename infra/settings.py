@@ -34,6 +34,8 @@ class Settings:
     api_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     #: Commands are refused (503) while the ``commands`` queue is deeper.
     max_queue_depth: int = 10_000
+    #: ``METRICS_TOKEN``: when set, ``GET /metrics`` needs it as a bearer token.
+    metrics_token: str | None = field(default=None, repr=False)
     #: ``ALLOW_ANONYMOUS=1``: requests without a token get every scope.
     allow_anonymous: bool = False
 
@@ -71,6 +73,7 @@ class Settings:
             command_status_ttl_s=ttl,
             cursor_secret=environ.get("CURSOR_SECRET") or "shop-cursors",
             api_tokens=_tokens(environ.get("API_TOKENS", "")),
+            metrics_token=environ.get("METRICS_TOKEN") or None,
             max_queue_depth=_whole(environ, "MAX_QUEUE_DEPTH", default=10_000),
             allow_anonymous=environ.get("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
             catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL", default=15.0),

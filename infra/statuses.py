@@ -36,11 +36,18 @@ if current then
   local status = cjson.decode(current)['status']
   if status == 'succeeded' or status == 'rejected' then written = 0 end
 end
-if written == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if written == 1 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
+end
 if ARGV[3] ~= '' then
   local known = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
   if tonumber(ARGV[3]) > known then
     redis.call('HSET', KEYS[2], 'version', ARGV[3], 'recorded_ms', ARGV[4])
+    -- totals for the projection-lag metrics
+    redis.call('HINCRBY', KEYS[4], ARGV[8], tonumber(ARGV[3]) - known)
+    local newest = tonumber(redis.call('HGET', KEYS[5], ARGV[8]) or '0')
+    if tonumber(ARGV[4]) > newest then redis.call('HSET', KEYS[5], ARGV[8], ARGV[4]) end
   end
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
@@ -84,9 +91,24 @@ class CommandStatuses:
         outcome = record(envelope, status, version=version, error=error, completed=True)
         head = (str(commit.version_to), str(to_ms(commit.recorded_at))) if commit is not None else ("", "")
         signal = json.dumps({"command": envelope.command_id})
+        ns = self._namespace
         self._finish(
-            keys=[self.key(envelope.command_id), f"{self._namespace}:head:{envelope.stream_id}"],
-            args=[json.dumps(outcome), self._ttl_s, *head, f"{self._namespace}:signals", signal],
+            keys=[
+                self.key(envelope.command_id),
+                f"{ns}:head:{envelope.stream_id}",
+                f"{ns}:metrics:outcomes",
+                f"{ns}:metrics:committed_versions",
+                f"{ns}:metrics:newest_commit_ms",
+            ],
+            args=[
+                json.dumps(outcome),
+                self._ttl_s,
+                *head,
+                f"{ns}:signals",
+                signal,
+                f"{envelope.type}|{status}",
+                envelope.stream_type,
+            ],
         )
 
     def forget(self, command_id: str) -> None:

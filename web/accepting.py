@@ -13,6 +13,7 @@ from infra.commandbus import IdempotencyRequest, QueueFull
 from infra.idempotency import KeyInFlight, KeyReused, fingerprint
 from infra.messages import CommandEnvelope
 from web import inputs
+from web.metrics import COMMANDS_ACCEPTED
 from web.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ def accept(
         "queued %s %s", envelope.type, accepted.response["command_id"],
         extra={"command_id": accepted.response["command_id"], "replayed": accepted.replayed},
     )  # fmt: skip
+    if not accepted.replayed:
+        COMMANDS_ACCEPTED.labels(type=envelope.type).inc()
     resp.status = falcon.HTTP_202
     resp.location = f"/commands/{accepted.response['command_id']}"
     resp.media = accepted.response

@@ -21,6 +21,7 @@ from web import commands, contract, health, orders, problems, products
 from web.auth import Authenticate
 from web.cursors import Cursors
 from web.freshness import ReadYourWrites, SignalHub
+from web.metrics import Metrics, ScrapeTime
 from web.requestlog import RequestLog
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 
@@ -37,6 +38,7 @@ def create_app(
     hub=None,
     versions=None,
     ready_checks=None,
+    metrics_scrape=None,
     uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> falcon.App:
     """Build the WSGI app.  Collaborators not given are built from
@@ -89,6 +91,9 @@ def create_app(
     app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors, progress))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
     app.add_route("/health", health.Health())
+    if client is not None or metrics_scrape is not None:
+        scrape = metrics_scrape or ScrapeTime(client, settings.redis_namespace, dead_letter_count(settings))
+        app.add_route("/metrics", Metrics(scrape, settings.metrics_token))
     app.add_route("/ready", health.Ready(ready_checks or readiness(settings)))
     contract.install(app)
     return app
@@ -119,3 +124,10 @@ def readiness(settings: Settings) -> dict[str, Callable[[], object]]:
         return clients["redis"].ping()
 
     return {"redis": redis_ping, "mongodb": mongo}
+
+
+def dead_letter_count(settings: Settings) -> Callable[[], int]:
+    from infra.mongo import DEAD_LETTERS
+
+    db = connect(settings, appname="shop-metrics", serverSelectionTimeoutMS=1000)
+    return lambda: db[DEAD_LETTERS].estimated_document_count()

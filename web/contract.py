@@ -355,6 +355,17 @@ def _build(openapi_version: str) -> dict[str, Any]:
             "503": _problem("down lists what did not answer", RETRY_AFTER),
         },
     }})  # fmt: skip
+    spec.path("/metrics", operations={"get": {
+        "tags": ["operations"], "summary": "Prometheus metrics (METRICS_TOKEN as bearer when set)",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Prometheus text",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "401": _problem("METRICS_TOKEN is set and was not sent"),
+        },
+    }})  # fmt: skip
     return spec.to_dict()
 
 

@@ -12,6 +12,7 @@ import uuid
 import falcon
 
 from infra.logs import bound
+from web.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger("web.access")
 
@@ -42,4 +43,7 @@ class RequestLog:
                 "command_id": getattr(req.context, "command_id", None),
             },
         )  # fmt: skip
+        route = req.uri_template or "unmatched"
+        HTTP_REQUESTS.labels(route=route, method=req.method, status=str(status)).inc()
+        HTTP_LATENCY.labels(route=route).observe(time.monotonic() - req.context.started)
         req.context.log_binding.__exit__(None, None, None)

@@ -5,6 +5,7 @@
 Reads the environment and binds the actors; connects to MongoDB only when
 the first message arrives, inside each worker process."""
 
+import os
 import signal
 import threading
 
@@ -41,6 +42,11 @@ def _stop_once() -> None:
 _stop_once()
 settings = Settings.from_env()
 broker = build_broker(settings)
+if os.environ.get("DRAMATIQ_PROMETHEUS") == "1":
+    # Where the platform can scrape workers: Dramatiq's own exporter.
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
 declare(
     broker, lazy(lambda: build_services(settings, broker)), catch_up_interval_s=settings.catch_up_interval_s
 )

@@ -33,6 +33,7 @@ class Applied:
     version: int
     changed: bool
     updated_at: datetime | None = None
+    before: int = 0
 
 
 class ProjectionRace(Exception):
@@ -71,7 +72,9 @@ class Projector:
         active, *building = self._generations.targets(name)
         applied = self.project_into(active, view, note)
         if applied.changed and self._progress is not None:
-            self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at)
+            self._progress.projected(
+                name, note["stream_id"], applied.version, applied.updated_at, applied.version - applied.before
+            )
         for collection in building:
             self.project_into(collection, view, note)
         return applied
@@ -101,7 +104,7 @@ class Projector:
             if new["version"] == current:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
-                return Applied(new["version"], changed=True, updated_at=new["updated_at"])
+                return Applied(new["version"], changed=True, updated_at=new["updated_at"], before=current)
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 
 

@@ -4,7 +4,9 @@ from infra.settings import Settings
 
 #: A worker that stopped sending heartbeats this long ago is taken for dead
 #: and its unacknowledged messages are put back (Dramatiq's default is 60 s).
-HEARTBEAT_TIMEOUT_MS = 20_000
+#: Longer than the 20 s a stopping worker gives its running messages, and
+#: than a typical replica-set failover, so a live worker is not taken for dead.
+HEARTBEAT_TIMEOUT_MS = 45_000
 
 
 def build_broker(settings: Settings, **options) -> RedisBroker:

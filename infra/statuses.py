@@ -45,7 +45,7 @@ if ARGV[3] ~= '' then
   if tonumber(ARGV[3]) > known then
     redis.call('HSET', KEYS[2], 'version', ARGV[3], 'recorded_ms', ARGV[4])
     -- totals for the projection-lag metrics
-    redis.call('HINCRBY', KEYS[4], ARGV[8], tonumber(ARGV[3]) - known)
+    redis.call('HINCRBY', KEYS[4], ARGV[8], ARGV[9])
     local newest = tonumber(redis.call('HGET', KEYS[5], ARGV[8]) or '0')
     if tonumber(ARGV[4]) > newest then redis.call('HSET', KEYS[5], ARGV[8], ARGV[4]) end
   end
@@ -108,6 +108,7 @@ class CommandStatuses:
                 signal,
                 f"{envelope.type}|{status}",
                 envelope.stream_type,
+                commit.version_to - commit.version_from + 1 if commit is not None else 0,
             ],
         )
 

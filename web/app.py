@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -105,22 +106,25 @@ def readiness(settings: Settings) -> dict[str, Callable[[], object]]:
     from pymongo import MongoClient
 
     clients: dict[str, object] = {}
+    lock = threading.Lock()
 
     def mongo():
-        if "mongodb" not in clients:
-            clients["mongodb"] = MongoClient(
-                settings.mongodb_uri,
-                serverSelectionTimeoutMS=1000,
-                connectTimeoutMS=1000,
-                socketTimeoutMS=1000,
-            )
+        with lock:
+            if "mongodb" not in clients:
+                clients["mongodb"] = MongoClient(
+                    settings.mongodb_uri,
+                    serverSelectionTimeoutMS=1000,
+                    connectTimeoutMS=1000,
+                    socketTimeoutMS=1000,
+                )
         return clients["mongodb"].admin.command("ping")
 
     def redis_ping():
-        if "redis" not in clients:
-            clients["redis"] = redis.Redis.from_url(
-                settings.redis_url, socket_timeout=1, socket_connect_timeout=1
-            )
+        with lock:
+            if "redis" not in clients:
+                clients["redis"] = redis.Redis.from_url(
+                    settings.redis_url, socket_timeout=1, socket_connect_timeout=1
+                )
         return clients["redis"].ping()
 
     return {"redis": redis_ping, "mongodb": mongo}

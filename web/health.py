@@ -5,8 +5,8 @@ Neither needs a token: platforms probe them."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import falcon
 
@@ -25,17 +25,19 @@ class Health:
 class Ready:
     public = True
 
-    def __init__(self, checks: dict[str, Callable[[], object]]):
+    def __init__(self, checks: dict[str, Callable[[], object]], timeout_s: float = 1.0):
         self._checks = checks
-        self._lock = threading.Lock()
+        self._timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=len(checks) * 2, thread_name_prefix="ready")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        # All at once, under one deadline: the probe answers within a second.
+        futures = {name: self._pool.submit(check) for name, check in self._checks.items()}
+        wait(futures.values(), timeout=self._timeout_s)
         down = []
-        for name, check in self._checks.items():
-            try:
-                check()
-            except Exception as exc:
-                log.warning("readiness: %s did not answer: %s", name, type(exc).__name__)
+        for name, future in futures.items():
+            if not future.done() or future.exception() is not None:
+                log.warning("readiness: %s did not answer within %.1f s", name, self._timeout_s)
                 down.append(name)
         if down:
             raise Problem(

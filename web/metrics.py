@@ -36,6 +36,25 @@ class ScrapeTime:
         self._dead_letters = dead_letters
 
     def collect(self):
+        up = GaugeMetricFamily(
+            "shop_scrape_source_up", "Whether a source answered this scrape", labels=["source"]
+        )
+        for source, collect in (("redis", self._from_redis), ("mongodb", self._from_store)):
+            try:
+                families = list(collect())
+            except Exception:
+                up.add_metric([source], 0)
+                continue
+            up.add_metric([source], 1)
+            yield from families
+        yield up
+
+    def _from_store(self):
+        letters = GaugeMetricFamily("shop_dead_letters", "Messages kept in the dead_letters collection")
+        letters.add_metric([], self._dead_letters())
+        yield letters
+
+    def _from_redis(self):
         ns = self._ns
         pipe = self._redis.pipeline(transaction=False)
         for queue in (COMMANDS_QUEUE, PROJECTIONS_QUEUE):
@@ -75,9 +94,6 @@ class ScrapeTime:
             command_type, _, status = key.decode().partition("|")
             totals.add_metric([command_type, status], int(count))
         yield totals
-        letters = GaugeMetricFamily("shop_dead_letters", "Messages kept in the dead_letters collection")
-        letters.add_metric([], self._dead_letters())
-        yield letters
         lag_versions = GaugeMetricFamily(
             "shop_projection_lag_versions", "Committed versions not yet applied", labels=["read_model"]
         )
@@ -108,16 +124,12 @@ class Metrics:
             given = (req.get_header("Authorization") or "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), self._token.encode()):
                 raise falcon.HTTPUnauthorized(title="Unauthorized", description="send the METRICS_TOKEN")
-        registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            MultiProcessCollector(registry)
-        else:
-            from prometheus_client import REGISTRY
-
-            registry = REGISTRY
-        registry.register(self._scrape_time)
-        try:
-            resp.data = generate_latest(registry)
-        finally:
-            registry.unregister(self._scrape_time)
+            processes = CollectorRegistry()
+            MultiProcessCollector(processes)
+        else:  # one process (tests, a plain run): its own counters
+            from prometheus_client import REGISTRY as processes
+        scrape = CollectorRegistry()
+        scrape.register(self._scrape_time)
+        resp.data = generate_latest(processes) + generate_latest(scrape)
         resp.content_type = CONTENT_TYPE_LATEST

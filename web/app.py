@@ -22,6 +22,7 @@ from web import commands, contract, health, orders, problems, products
 from web.auth import Authenticate
 from web.cursors import Cursors
 from web.freshness import ReadYourWrites, SignalHub
+from web.history import History
 from web.metrics import Metrics, ScrapeTime
 from web.requestlog import RequestLog
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
@@ -83,12 +84,12 @@ def create_app(
     app.add_route(
         "/products/{product_id:uuid}/stock-adjustments", products.StockAdjustments(command_bus, uuidgen)
     )
-    app.add_route("/products/{product_id:uuid}/history", products.History(history))
+    app.add_route("/products/{product_id:uuid}/history", History(history, "product"))
     app.add_route("/orders", orders.Collection(command_bus, uuidgen))
     app.add_route("/orders/{order_id:uuid}", orders.Item(order_views, progress))
     app.add_route("/orders/{order_id:uuid}/cancel", orders.Transition(CancelOrder, command_bus, uuidgen))
     app.add_route("/orders/{order_id:uuid}/ship", orders.Transition(ShipOrder, command_bus, uuidgen))
-    app.add_route("/orders/{order_id:uuid}/history", orders.History(history))
+    app.add_route("/orders/{order_id:uuid}/history", History(history, "order"))
     app.add_route("/customers/{customer_id}/orders", orders.CustomerOrders(order_views, cursors, progress))
     app.add_route("/commands/{command_id:uuid}", commands.Item(statuses))
     app.add_route("/health", health.Health())

@@ -16,7 +16,6 @@ from web import freshness, inputs
 from web.accepting import accept
 from web.cursors import Cursors, InvalidCursor
 from web.problems import Problem
-from web.products import answer_history
 from web.schemas import CustomerOrdersQuery, PlaceOrderSchema
 
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
@@ -83,22 +82,6 @@ class Transition:
         envelope = CommandEnvelope.wrap(self._command(order_id=str(order_id)), command_id=command_id)
         response = {"command_id": command_id, "status": "accepted", "order_id": str(order_id)}
         accept(req, resp, self._commands, envelope, response, sent=None)
-
-
-class History:
-    """``GET /orders/{id}/history``: the order's events, oldest first."""
-
-    read_model = freshness.EVENTS
-    scope = "admin"
-
-    def __init__(self, history):
-        self._history = history
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
-        events = self._history.events(str(order_id), stream_type="order")
-        if events is None:
-            raise not_found(f"order {order_id}")
-        answer_history(req, resp, events)
 
 
 class CustomerOrders:

@@ -127,29 +127,3 @@ class StockAdjustments:
         )
         response = {"command_id": command_id, "status": "accepted", "product_id": str(product_id)}
         accept(req, resp, self._commands, envelope, response, sent)
-
-
-class History:
-    """``GET /products/{id}/history``: the product's events, oldest first."""
-
-    read_model = freshness.EVENTS
-    scope = "admin"
-
-    def __init__(self, history):
-        self._history = history
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
-        events = self._history.events(str(product_id), stream_type="product")
-        if events is None:
-            raise not_found(product_id)
-        answer_history(req, resp, events)
-
-
-def answer_history(req: falcon.Request, resp: falcon.Response, events: list[dict]) -> None:
-    """History reads the event store itself: never behind, lag 0."""
-    resp.set_header("Read-Model-Updated-At", events[-1]["recorded_at"])
-    resp.set_header("Read-Model-Lag", "0")
-    if freshness.describe_item(req, resp, events[-1]["version"]):
-        resp.status = falcon.HTTP_304
-        return
-    resp.media = {"items": events}

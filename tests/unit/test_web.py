@@ -5,18 +5,8 @@ import json
 import pytest
 
 from infra.statuses import record
-from tests.unit.fakes import IDS, VALID, FakeCommandBus, FakeStatuses, FakeViews, make_client
+from tests.unit.fakes import IDS, VALID, FakeStatuses, FakeViews, make_client
 from web.views import product_json
-
-
-@pytest.fixture
-def bus():
-    return FakeCommandBus()
-
-
-@pytest.fixture
-def client(bus):
-    return make_client(command_bus=bus)
 
 
 def test_create_product_is_queued_and_accepted(client, bus):

@@ -4,20 +4,10 @@ through ``falcon.testing`` with fakes."""
 import pytest
 
 from infra.idempotency import KeyInFlight, KeyReused
-from tests.unit.fakes import IDS, FakeCommandBus, FakeHistory, FakeViews, make_client
+from tests.unit.fakes import IDS, FakeHistory, FakeViews, make_client
 from web.views import ProductFilter
 
 PRODUCT = IDS[50]
-
-
-@pytest.fixture
-def bus():
-    return FakeCommandBus()
-
-
-@pytest.fixture
-def client(bus):
-    return make_client(command_bus=bus)
 
 
 # --- PATCH /products/{id} -------------------------------------------------

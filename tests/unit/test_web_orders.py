@@ -2,20 +2,10 @@
 
 import pytest
 
-from tests.unit.fakes import IDS, FakeCommandBus, FakeHistory, FakeOrderViews, make_client
+from tests.unit.fakes import IDS, FakeHistory, FakeOrderViews, make_client
 
 P1, P2, ORDER = str(IDS[60]), str(IDS[61]), IDS[62]
 VALID = {"customer_id": "cust-1", "currency": "EUR", "lines": [{"product_id": P1, "quantity": 2}]}
-
-
-@pytest.fixture
-def bus():
-    return FakeCommandBus()
-
-
-@pytest.fixture
-def client(bus):
-    return make_client(command_bus=bus)
 
 
 def test_placing_an_order_is_queued_and_accepted(client, bus):

@@ -10,6 +10,10 @@ import hmac
 import json
 from typing import Any
 
+import falcon
+
+from web.problems import Problem
+
 
 class InvalidCursor(Exception):
     pass
@@ -61,3 +65,19 @@ class Cursors:
         ):
             raise InvalidCursor("not a cursor this service made")
         return position
+
+
+def page_after(cursors: Cursors, params: dict[str, Any], query: dict[str, Any]) -> list[Any] | None:
+    """The position the request's ``cursor`` parameter holds, if any.
+
+    Raises:
+      Problem: 400, the cursor was altered or made for another query.
+    """
+    if "cursor" not in params:
+        return None
+    try:
+        return cursors.decode(params["cursor"], query)
+    except InvalidCursor as exc:
+        raise Problem(
+            falcon.HTTP_400, title="Invalid Query", detail=str(exc), errors={"cursor": [str(exc)]}
+        ) from None

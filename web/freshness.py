@@ -101,12 +101,6 @@ class Watch:
                 hub._watched[key] += 1
             self._snapshot = {k: hub._seen[k] for k in keys}
 
-    def add(self, key: str) -> None:
-        with self._hub._cond:
-            self._hub._watched[key] += 1
-            self._keys.append(key)
-            self._snapshot[key] = self._hub._seen[key]
-
     def wait(self, timeout: float) -> bool:
         """Until a watched key is signalled or ``timeout``; True if signalled."""
         hub = self._hub

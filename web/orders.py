@@ -14,7 +14,7 @@ from infra.messages import CommandEnvelope
 from infra.mongo import ORDERS
 from web import freshness, inputs
 from web.accepting import accept
-from web.cursors import Cursors, InvalidCursor
+from web.cursors import Cursors, page_after
 from web.problems import Problem
 from web.schemas import CustomerOrdersQuery, PlaceOrderSchema
 
@@ -100,14 +100,7 @@ class CustomerOrders:
             raise not_found(f"customer {customer_id!r}")
         params = inputs.query(req, self._query)
         query = {"customer_id": customer_id, "status": params.get("status")}
-        after = None
-        if "cursor" in params:
-            try:
-                after = self._cursors.decode(params["cursor"], query)
-            except InvalidCursor as exc:
-                raise Problem(
-                    falcon.HTTP_400, title="Invalid Query", detail=str(exc), errors={"cursor": [str(exc)]}
-                ) from None
+        after = page_after(self._cursors, params, query)
         page = self._views.for_customer(customer_id, params.get("status"), params["limit"], after)
         freshness.describe(req, resp, self._progress, page.items, collection=ORDERS)
         resp.media = {

@@ -12,7 +12,7 @@ from infra.messages import CommandEnvelope
 from infra.mongo import PRODUCTS
 from web import freshness, inputs
 from web.accepting import accept
-from web.cursors import Cursors, InvalidCursor
+from web.cursors import Cursors, page_after
 from web.problems import Problem
 from web.schemas import CreateProductSchema, ListProductsQuery, StockAdjustmentSchema, UpdateProductSchema
 from web.views import ProductFilter
@@ -62,14 +62,7 @@ class Collection:
             )
         # A cursor carries the filters and sort it was made for; limit may vary.
         query = {k: v for k, v in params.items() if k not in ("cursor", "limit", "after")}
-        after = None
-        if "cursor" in params:
-            try:
-                after = self._cursors.decode(params["cursor"], query)
-            except InvalidCursor as exc:
-                raise Problem(
-                    falcon.HTTP_400, title="Invalid Query", detail=str(exc), errors={"cursor": [str(exc)]}
-                ) from None
+        after = page_after(self._cursors, params, query)
         page = self._views.list(where, params["sort"], params["limit"], after)
         freshness.describe(req, resp, self._progress, page.items, collection=PRODUCTS)
         resp.media = {

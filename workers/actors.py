@@ -5,7 +5,8 @@ tests wire them the same way."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import dramatiq
 import pymongo.errors
@@ -76,6 +77,23 @@ def retries_so_far() -> int:
     return message.options.get("retries", 0) if message is not None else POISON_RETRIES
 
 
+@contextmanager
+def dead_letter_if_poison(services: Callable[[], Services], *, then=None, **letter) -> Iterator[None]:
+    """Let transient faults through to Dramatiq's retries; a message failing
+    for any other reason is retried ``POISON_RETRIES`` times, then kept as a
+    dead letter (and ``then(error)`` runs) instead of failing its stream."""
+    try:
+        yield
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        if retries_so_far() < POISON_RETRIES:
+            raise
+        services().dead_letters.record(error=exc, **letter)
+        if then is not None:
+            then(exc)
+
+
 def declare(
     broker: Broker, services: Callable[[], Services], *, catch_up_interval_s: float = 15.0
 ) -> dict[str, dramatiq.Actor]:
@@ -91,27 +109,21 @@ def declare(
             _handle(command, envelope)
 
     def _handle(command: CommandEnvelope, envelope: dict) -> None:
-        try:
+        with dead_letter_if_poison(
+            services,
+            handler=HANDLE_COMMAND,
+            stream_id=command.stream_id,
+            stream_type=command.stream_type,
+            version=None,
+            message=envelope,
+            ref=command.command_id,
+            then=lambda exc: services().commands.give_up(command, exc),
+        ):
             outcome = services().commands.handle(command)
             log.info(
                 "command %s %s", command.type, outcome.status,
                 extra={"stream_id": command.stream_id, "version": outcome.version, "status": outcome.status},
             )  # fmt: skip
-        except TRANSIENT:
-            raise
-        except Exception as exc:
-            if retries_so_far() < POISON_RETRIES:
-                raise
-            services().dead_letters.record(
-                handler=HANDLE_COMMAND,
-                stream_id=command.stream_id,
-                stream_type=command.stream_type,
-                version=None,
-                message=envelope,
-                error=exc,
-                ref=command.command_id,
-            )
-            services().commands.give_up(command, exc)
 
     def project_stream(note: dict) -> None:
         """Bring one stream's read model up to the version ``note`` announces."""
@@ -119,23 +131,17 @@ def declare(
             _project(note)
 
     def _project(note: dict) -> None:
-        try:
+        with dead_letter_if_poison(
+            services,
+            handler=PROJECT_STREAM,
+            stream_id=note["stream_id"],
+            stream_type=note["stream_type"],
+            version=note["version_to"],
+            message=note,
+        ):
             applied = services().projector.project(note)
             detail = {"stream_id": note["stream_id"], "version": applied.version, "changed": applied.changed}
             log.info("projected %s to version %s", note["stream_id"], applied.version, extra=detail)
-        except TRANSIENT:
-            raise
-        except Exception as exc:
-            if retries_so_far() < POISON_RETRIES:
-                raise
-            services().dead_letters.record(
-                handler=PROJECT_STREAM,
-                stream_id=note["stream_id"],
-                stream_type=note["stream_type"],
-                version=note["version_to"],
-                message=note,
-                error=exc,
-            )
 
     return {
         HANDLE_COMMAND: dramatiq.actor(

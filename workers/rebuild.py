@@ -342,7 +342,7 @@ def check(
         noted = NoteOnly()
         Replay(db, noted).into(name, scratch)  # type: ignore[arg-type]
         skip = dead_letters.stuck_streams() | set(noted.streams)
-        suspects = suspects_of(compare(generations.active(name), scratch, skip))
+        suspects = {d.stream_id for d in compare(generations.active(name), scratch, skip)}
         if not suspects:
             return []
         sleep(second_look_s)
@@ -393,10 +393,6 @@ def compare(
         if stream_id not in skip
     ]
     return differences
-
-
-def suspects_of(differences: list[Difference]) -> set[str]:
-    return {d.stream_id for d in differences}
 
 
 class StreamsAndEvents:

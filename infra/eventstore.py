@@ -4,7 +4,13 @@ command, holding every event that command produced.
 A single-document insert is atomic on every MongoDB deployment, so a
 command's events land all or none without transactions.  Two unique
 indexes, both led by ``stream_id`` so they hold on a cluster sharded by it,
-give optimistic concurrency and command idempotency."""
+give optimistic concurrency and command idempotency.
+
+A commit is also its own outbox: it is written ``dispatched: false``, and
+marked ``dispatched`` by the outbox sweep once everything it calls for is
+known to have been handed to Redis (follow-up commands, the announcement
+to the read side, the command's status).  Whatever fails in between, the
+commit itself says what is left to do (see ``workers/outbox.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -44,6 +50,16 @@ class Commit:
     correlation_id: str
     causation_id: str | None
     recorded_at: datetime = field(default_factory=lambda: now())
+    #: The command that made it (its type and when it was submitted), so
+    #: that its status can be written from the commit alone.
+    command_type: str | None = None
+    submitted_at: str | None = None
+
+    @property
+    def recorded_ms(self) -> int:
+        """``recorded_at`` in epoch milliseconds: ranges compare integers,
+        which every server gets right."""
+        return to_ms(self.recorded_at)
 
     def domain_events(self) -> list[Event]:
         return [event_from_dict(e["type"], e["data"]) for e in self.events]
@@ -59,6 +75,10 @@ class Commit:
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "recorded_at": self.recorded_at,
+            "recorded_ms": self.recorded_ms,
+            "command_type": self.command_type,
+            "submitted_at": self.submitted_at,
+            "dispatched": False,
         }
 
     @classmethod
@@ -73,6 +93,8 @@ class Commit:
             correlation_id=doc["correlation_id"],
             causation_id=doc.get("causation_id"),
             recorded_at=doc["recorded_at"],
+            command_type=doc.get("command_type"),
+            submitted_at=doc.get("submitted_at"),
         )
 
     @classmethod
@@ -86,6 +108,8 @@ class Commit:
         command_id: str,
         correlation_id: str,
         causation_id: str | None = None,
+        command_type: str | None = None,
+        submitted_at: str | None = None,
     ) -> Commit:
         """A commit of ``events`` to follow ``after_version`` of the stream."""
         if not events:
@@ -102,13 +126,30 @@ class Commit:
             command_id=command_id,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            command_type=command_type,
+            submitted_at=submitted_at,
         )
+
+
+def to_ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
 def now() -> datetime:
     # MongoDB keeps milliseconds; round here so what was written is what is read.
     t = datetime.now(UTC)
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class Head:
+    """A stream's last committed version."""
+
+    stream_type: str
+    stream_id: str
+    version: int
+    #: When its newest commit was recorded, where the query knows it.
+    recorded_ms: int | None = field(default=None, compare=False)
 
 
 class EventStore:
@@ -124,6 +165,24 @@ class EventStore:
             sort=[("version_from", ASCENDING)],
         )
         return [Commit.from_document(doc) for doc in cursor]
+
+    def last_version(self, stream_id: str) -> int:
+        """The stream's last committed version (0 if it has none)."""
+        doc = self._commits.find_one(
+            {"stream_id": stream_id}, {"version_to": 1}, sort=[("version_from", DESCENDING)]
+        )
+        return doc["version_to"] if doc else 0
+
+    def first_recorded_ms_after(self, stream_id: str, version: int) -> int | None:
+        """When the stream's first commit after ``version`` was recorded."""
+        doc = self._commits.find_one(
+            {"stream_id": stream_id, "version_to": {"$gt": version}},
+            {"recorded_ms": 1, "recorded_at": 1},
+            sort=[("version_from", ASCENDING)],
+        )
+        if doc is None:
+            return None
+        return doc.get("recorded_ms") or to_ms(doc["recorded_at"])
 
     def find_by_command(self, stream_id: str, command_id: str) -> Commit | None:
         doc = self._commits.find_one({"stream_id": stream_id, "command_id": command_id})
@@ -147,3 +206,68 @@ class EventStore:
             raise ConcurrencyConflict(
                 f"{commit.stream_id} already has version {commit.version_from}"
             ) from None
+
+    def mark_dispatched(self, commits: Sequence[Commit]) -> None:
+        """Everything each of ``commits`` calls for has been handed over
+        (one round trip)."""
+        if commits:
+            self._commits.update_many(
+                {"$or": [{"stream_id": c.stream_id, "version_from": c.version_from} for c in commits]},
+                {"$set": {"dispatched": True}},
+            )
+
+    def undispatched(self, *, recorded_before_ms: int, limit: int = 500) -> list[Commit]:
+        """Commits not yet marked dispatched, oldest first.  No lower bound:
+        a commit is found however late it became visible or however wrong
+        its writer's clock."""
+        cursor = self._commits.find(
+            {"dispatched": False, "recorded_ms": {"$lt": recorded_before_ms}},
+            sort=[("recorded_ms", ASCENDING)],
+            limit=limit,
+        )
+        return [Commit.from_document(doc) for doc in cursor]
+
+    def heads_recorded_between(self, since_ms: int, until_ms: int) -> list[Head]:
+        """The last version of every stream with a commit recorded in
+        ``[since_ms, until_ms]`` (integers: exact on every server)."""
+        found = self._commits.aggregate(
+            [
+                {"$match": {"recorded_ms": {"$gte": since_ms, "$lte": until_ms}}},
+                {
+                    "$group": {
+                        "_id": "$stream_id",
+                        "version": {"$max": "$version_to"},
+                        "type": {"$first": "$stream_type"},
+                        "recorded_ms": {"$max": "$recorded_ms"},
+                    }
+                },
+            ]
+        )
+        return [Head(doc["type"], doc["_id"], doc["version"], doc["recorded_ms"]) for doc in found]
+
+    def heads_after(self, stream_id: str, *, limit: int = 5000) -> tuple[list[Head], str | None]:
+        """A page of stream heads in ``stream_id`` order, starting after
+        ``stream_id`` (``""`` for the first page), read along the
+        ``(stream_id, version_from)`` index; and where the next page starts
+        (None at the end).  A sweep that follows the pages sees every
+        stream, whatever the clocks said when it was written."""
+        cursor = self._commits.find(
+            {"stream_id": {"$gt": stream_id}},
+            {"_id": 0, "stream_id": 1, "stream_type": 1, "version_to": 1},
+            sort=[("stream_id", ASCENDING), ("version_from", ASCENDING)],
+            limit=limit,
+        )
+        heads: dict[str, Head] = {}
+        read = 0
+        for doc in cursor:
+            read += 1
+            head = heads.get(doc["stream_id"])
+            if head is None or doc["version_to"] > head.version:
+                heads[doc["stream_id"]] = Head(doc["stream_type"], doc["stream_id"], doc["version_to"])
+        if read < limit:
+            return list(heads.values()), None
+        last = next(reversed(heads))
+        # The page may have stopped inside the last stream: ask for its
+        # head directly rather than trust a partial view of it.
+        heads[last] = Head(heads[last].stream_type, last, self.last_version(last))
+        return list(heads.values()), last

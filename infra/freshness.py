@@ -20,7 +20,6 @@ import redis
 _PROJECTED = """
 local newest = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > newest then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 """
@@ -69,16 +68,13 @@ class Progress:
                 heads[stream_id] = Head(int(version), int(recorded_ms))
         return heads
 
-    def projected(
-        self, collection: str, stream_id: str, version: int, updated_at: datetime, advanced: int = 1
-    ) -> None:
-        """A read-model document moved ``advanced`` versions: keep the
-        collection's newest applied time and total, and wake whoever waits
-        on the stream (one round trip)."""
+    def projected(self, collection: str, stream_id: str, version: int, updated_at: datetime) -> None:
+        """A read-model document moved: keep the collection's newest applied
+        time, and wake whoever waits on the stream (one round trip)."""
         signal = json.dumps({"stream": stream_id, "version": version})
         self._projected(
-            keys=[self._applied_key(collection), f"{self._namespace}:metrics:applied_versions"],
-            args=[to_ms(updated_at), self.channel, signal, advanced, collection],
+            keys=[self._applied_key(collection)],
+            args=[to_ms(updated_at), self.channel, signal],
         )
 
     def newest_applied(self, collection: str) -> datetime | None:

@@ -36,9 +36,13 @@ def ensure_indexes(db: Database) -> list[str]:
         commits.create_index([("stream_id", ASCENDING), ("version_from", ASCENDING)], unique=True),
         # A redelivered command finds its commit instead of deciding twice.
         commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
-        # The catch-up reads the commits of the last interval; a rebuild
-        # reads every commit in this order.
+        # The catch-up reads the commits of the last interval (integer
+        # milliseconds: date ranges are not exact on every server we run on).
+        commits.create_index([("recorded_ms", ASCENDING)]),
+        # A rebuild reads every commit in this order.
         commits.create_index([("recorded_at", ASCENDING)]),
+        # The outbox sweep: commits not yet marked dispatched, oldest first.
+        commits.create_index([("dispatched", ASCENDING), ("recorded_ms", ASCENDING)]),
         db[DEAD_LETTERS].create_index([("stream_id", ASCENDING)]),
     ]
     generations = Generations(db)

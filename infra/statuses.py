@@ -27,6 +27,10 @@ FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
 #: An outcome is written unless the record already holds a final one that
 #: only a new decision could have produced: ``succeeded`` or ``rejected``.
 #: (``failed`` may still turn into either when a dead letter is retried.)
+#: One exception: a commit is a fact, so ``succeeded`` with a commit
+#: replaces ``rejected`` (two deliveries of one command overlapped, and the
+#: one that decided on older state refused it).  So a final status always
+#: agrees with the store.
 #: In the same call: a commit moves its stream's head (never backwards),
 #: and a signal wakes the queries waiting for this command.
 _FINISH = """
@@ -34,7 +38,10 @@ local written = 1
 local current = redis.call('GET', KEYS[1])
 if current then
   local status = cjson.decode(current)['status']
-  if status == 'succeeded' or status == 'rejected' then written = 0 end
+  if status == 'succeeded' then written = 0 end
+  if status == 'rejected' and not (ARGV[3] ~= '' and cjson.decode(ARGV[1])['status'] == 'succeeded') then
+    written = 0
+  end
 end
 if written == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -44,10 +51,6 @@ if ARGV[3] ~= '' then
   local known = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
   if tonumber(ARGV[3]) > known then
     redis.call('HSET', KEYS[2], 'version', ARGV[3], 'recorded_ms', ARGV[4])
-    -- totals for the projection-lag metrics
-    redis.call('HINCRBY', KEYS[4], ARGV[8], ARGV[9])
-    local newest = tonumber(redis.call('HGET', KEYS[5], ARGV[8]) or '0')
-    if tonumber(ARGV[4]) > newest then redis.call('HSET', KEYS[5], ARGV[8], ARGV[4]) end
   end
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
@@ -93,8 +96,6 @@ class CommandStatuses:
                 self.key(envelope.command_id),
                 f"{ns}:head:{envelope.stream_id}",
                 f"{ns}:metrics:outcomes",
-                f"{ns}:metrics:committed_versions",
-                f"{ns}:metrics:newest_commit_ms",
             ],
             args=[
                 json.dumps(outcome),
@@ -103,13 +104,18 @@ class CommandStatuses:
                 f"{ns}:signals",
                 signal,
                 f"{envelope.type}|{status}",
-                envelope.stream_type,
-                commit.version_to - commit.version_from + 1 if commit is not None else 0,
             ],
         )
 
     def forget(self, command_id: str) -> None:
         self._redis.delete(self.key(command_id))
+
+    def many(self, command_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The records of ``command_ids`` that exist (one round trip)."""
+        if not command_ids:
+            return {}
+        raws = self._redis.mget([self.key(command_id) for command_id in command_ids])
+        return {command_id: json.loads(raw) for command_id, raw in zip(command_ids, raws, strict=True) if raw}
 
     def get(self, command_id: str) -> dict[str, Any] | None:
         raw = self._redis.get(self.key(command_id))

@@ -10,7 +10,9 @@ command outcomes, dead letters, and each read model's projection lag."""
 from __future__ import annotations
 
 import hmac
+import json
 import os
+import time
 from collections.abc import Callable
 
 import falcon
@@ -61,22 +63,8 @@ class ScrapeTime:
             pipe.llen(f"{ns}:{queue}")
             pipe.zcard(f"{ns}:{queue}.XQ")
         pipe.hgetall(f"{ns}:metrics:outcomes")
-        pipe.hgetall(f"{ns}:metrics:committed_versions")
-        pipe.hgetall(f"{ns}:metrics:applied_versions")
-        pipe.hgetall(f"{ns}:metrics:newest_commit_ms")
-        for name in READ_MODELS:
-            pipe.get(f"{ns}:applied:{name}")
-        (
-            commands,
-            commands_dead,
-            projections,
-            projections_dead,
-            outcomes,
-            committed,
-            applied,
-            newest,
-            *newest_applied,
-        ) = pipe.execute()
+        pipe.get(f"{ns}:metrics:lag")
+        commands, commands_dead, projections, projections_dead, outcomes, measured = pipe.execute()
         depth = GaugeMetricFamily("shop_queue_depth", "Messages waiting", labels=["queue"])
         depth.add_metric([COMMANDS_QUEUE], commands)
         depth.add_metric([PROJECTIONS_QUEUE], projections)
@@ -94,20 +82,32 @@ class ScrapeTime:
             command_type, _, status = key.decode().partition("|")
             totals.add_metric([command_type, status], int(count))
         yield totals
+        # Measured by the last catch-up pass, from the event store's stream
+        # heads against each read model's documents: facts, not running
+        # totals, so no crash can offset them.
+        lag = json.loads(measured) if measured else {"measured_ms": 0, "read_models": {}}
         lag_versions = GaugeMetricFamily(
-            "shop_projection_lag_versions", "Committed versions not yet applied", labels=["read_model"]
+            "shop_projection_lag_versions",
+            "Committed versions not yet applied (as of the last catch-up pass)",
+            labels=["read_model"],
         )
         lag_seconds = GaugeMetricFamily(
-            "shop_projection_lag_seconds", "Newest commit minus newest applied event", labels=["read_model"]
+            "shop_projection_lag_seconds",
+            "Age of the oldest commit not yet applied (as of the last catch-up pass)",
+            labels=["read_model"],
         )
-        for (name, stream_type), applied_ms in zip(READ_MODELS.items(), newest_applied, strict=True):
-            behind = int(committed.get(stream_type.encode(), 0)) - int(applied.get(name.encode(), 0))
-            lag_versions.add_metric([name], max(behind, 0))
-            commit_ms = int(newest.get(stream_type.encode(), 0))
-            seconds = (commit_ms - int(applied_ms or 0)) / 1000 if behind > 0 else 0.0
-            lag_seconds.add_metric([name], max(seconds, 0.0))
+        for name in READ_MODELS:
+            measure = lag["read_models"].get(name, {})
+            lag_versions.add_metric([name], measure.get("versions", 0))
+            lag_seconds.add_metric([name], measure.get("seconds", 0.0))
         yield lag_versions
         yield lag_seconds
+        age = GaugeMetricFamily(
+            "shop_projection_lag_measured_age_seconds", "Time since the catch-up last measured the lag"
+        )
+        if lag["measured_ms"]:
+            age.add_metric([], max(0.0, time.time() - lag["measured_ms"] / 1000))
+            yield age
 
 
 class Metrics:

@@ -23,8 +23,9 @@ from infra.messages import (
     CommandEnvelope,
 )
 from workers.bootstrap import Services
-from workers.catchup import CatchUpLoop
+from workers.delivery import Redelivery, patiently, use_patient_retries
 from workers.handler import SkuClaimPending, TooManyConflicts
+from workers.periodic import Periodic
 from workers.projector import ProjectionRace
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,12 @@ class CommandFailures(Middleware):
             return
         envelope = CommandEnvelope.from_dict(message.args[0])
         try:
-            self._services().commands.give_up(envelope, exception)
+            # The message is acknowledged after this: wait for Redis rather
+            # than leave a command ``accepted`` for good.
+            patiently(
+                lambda: self._services().commands.give_up(envelope, exception),
+                what=f"recording that command {envelope.command_id} failed",
+            )
         except Exception:
             log.exception("could not record that command %s failed", envelope.command_id)
 
@@ -71,10 +77,23 @@ TRANSIENT = (
 #: then kept as a dead letter instead of blocking its stream.
 POISON_RETRIES = 2
 
+#: The message option that counts a message's non-transient failures, apart
+#: from Dramatiq's ``retries`` (which also counts store and broker outages).
+POISON_ATTEMPTS = "poison_attempts"
 
-def retries_so_far() -> int:
+
+def poisoned_once_more() -> bool:
+    """Count one more non-transient failure of the current message; True
+    once it has failed that way ``POISON_RETRIES`` times before."""
     message = CurrentMessage.get_current_message()
-    return message.options.get("retries", 0) if message is not None else POISON_RETRIES
+    if message is None:
+        return True
+    attempts = message.options.get(POISON_ATTEMPTS, 0)
+    if attempts >= POISON_RETRIES:
+        return True
+    # The retry re-enqueues this very message, options included.
+    message.options[POISON_ATTEMPTS] = attempts + 1
+    return False
 
 
 @contextmanager
@@ -87,7 +106,7 @@ def dead_letter_if_poison(services: Callable[[], Services], *, then=None, **lett
     except TRANSIENT:
         raise
     except Exception as exc:
-        if retries_so_far() < POISON_RETRIES:
+        if not poisoned_once_more():
             raise
         services().dead_letters.record(error=exc, **letter)
         if then is not None:
@@ -95,12 +114,24 @@ def dead_letter_if_poison(services: Callable[[], Services], *, then=None, **lett
 
 
 def declare(
-    broker: Broker, services: Callable[[], Services], *, catch_up_interval_s: float = 15.0
+    broker: Broker,
+    services: Callable[[], Services],
+    *,
+    catch_up_interval_s: float = 15.0,
+    outbox_interval_s: float = 5.0,
+    redelivery_interval_s: float = 5.0,
 ) -> dict[str, dramatiq.Actor]:
     """Bind the actors and their middleware to ``broker``."""
+    use_patient_retries(broker)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(CommandFailures(services), before=Retries)
-    broker.add_middleware(CatchUpLoop(lambda: services().catch_up, catch_up_interval_s))
+    broker.add_middleware(Redelivery(redelivery_interval_s))
+    broker.add_middleware(
+        Periodic("outbox", COMMANDS_QUEUE, lambda: services().outbox.try_sweep(), outbox_interval_s)
+    )
+    broker.add_middleware(
+        Periodic("catch-up", PROJECTIONS_QUEUE, lambda: services().catch_up.try_run(), catch_up_interval_s)
+    )
 
     def handle_command(envelope: dict) -> None:
         """Apply one command: ``{command_id, type, stream_id, payload, ...}``."""

@@ -22,6 +22,7 @@ from infra.statuses import CommandStatuses
 from workers.catchup import CatchUp
 from workers.deadletters import DeadLetters
 from workers.handler import CommandHandler
+from workers.outbox import Outbox
 from workers.projector import Projector
 
 
@@ -31,6 +32,7 @@ class Services:
     projector: Projector
     catch_up: CatchUp
     dead_letters: DeadLetters
+    outbox: Outbox
 
 
 def build_services(settings: Settings, broker: Broker, *, db: Database | None = None) -> Services:
@@ -44,8 +46,10 @@ def build_services(settings: Settings, broker: Broker, *, db: Database | None = 
     projector = Projector(
         store, db, Progress(client, namespace=settings.redis_namespace), generations=generations
     )
+    commands = CommandHandler(store, SkuClaims(db), Publisher(broker), statuses)
     return Services(
-        commands=CommandHandler(store, SkuClaims(db), Publisher(broker), statuses),
+        commands=commands,
+        outbox=Outbox(store, commands, statuses, client, namespace=settings.redis_namespace),
         projector=projector,
         dead_letters=DeadLetters(db, generations),
         catch_up=CatchUp(

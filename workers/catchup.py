@@ -2,35 +2,40 @@
 lost (Redis lost it, a projector died between reading and writing).
 
 Every ``interval`` one projector process (a Redis lock decides which)
-looks at the streams committed since the last pass, compares each one's
-last committed version with its read-model document, and re-projects
-those behind, from the event store.  Passes overlap by a minute, so a
-commit recorded late, or by a clock a little behind, is still seen."""
+compares stream heads in the event store with their read-model documents,
+in every generation being written (the active one and one being rebuilt),
+and re-projects those behind, from the event store.  It looks at:
+
+- the streams committed since the last pass (a fast window on integer
+  ``recorded_ms``, overlapping the previous one by a minute);
+- one more page of a sweep over *every* stream, in ``stream_id`` order,
+  which resumes where the last pass stopped and starts over at the end: so
+  a commit is found however late it became visible or however wrong the
+  clock of the worker that wrote it (the window alone depends on clocks);
+- the streams that failed to re-project in an earlier pass, until they
+  succeed.
+
+Each pass also measures, from those same facts, how far each read model
+lags (``shop_projection_lag_*``): a measure, overwritten every pass, not a
+running total that a crash could offset."""
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import redis
-from dramatiq.middleware import Middleware
 from pymongo.database import Database
 
+from infra.eventstore import EventStore, Head
 from infra.generations import BY_STREAM_TYPE, Generations
-from infra.messages import PROJECTIONS_QUEUE
-from infra.mongo import COMMITS
+from workers.periodic import run_alone
 from workers.projector import Projector
 
 log = logging.getLogger(__name__)
-
-
-def at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 class CatchUp:
@@ -45,116 +50,129 @@ class CatchUp:
         grace_s: float = 10.0,
         overlap_s: float = 60.0,
         horizon_s: float = 24 * 3600.0,
+        sweep_page: int = 2000,
         clock: Callable[[], float] = time.time,
     ):
-        self._db = db
+        self._store = EventStore(db)
         self._generations = Generations(db)
         self._projector = projector
         self._redis = client
         self._checkpoint_key = f"{namespace}:catchup:checkpoint"
+        self._sweep_key = f"{namespace}:catchup:sweep"
+        self._failed_key = f"{namespace}:catchup:failed"
         self._lock_key = f"{namespace}:catchup:lock"
+        self.lag_key = f"{namespace}:metrics:lag"
         self.interval_s = interval_s
         self._grace_s = grace_s
         self._overlap_s = overlap_s
         self._horizon_s = horizon_s
+        self._sweep_page = sweep_page
         self._clock = clock
 
-    def behind(self, since: float, until: float) -> list[tuple[str, str, int]]:
-        """Streams committed in ``[since - overlap, until]`` whose read model
-        is behind: ``(stream_type, stream_id, last committed version)``."""
-        recorded = {"$gte": at(since - self._overlap_s), "$lte": at(until)}
-        heads = self._db[COMMITS].aggregate(
-            [
-                {"$match": {"recorded_at": recorded}},
-                {
-                    "$group": {
-                        "_id": "$stream_id",
-                        "version": {"$max": "$version_to"},
-                        "type": {"$first": "$stream_type"},
-                    }
-                },
-            ]
-        )
-        by_type: dict[str, dict[str, int]] = defaultdict(dict)
+    def behind(self, heads: list[Head]) -> list[tuple[Head, int]]:
+        """The heads whose document, in any generation being written, is
+        behind: ``(head, the lowest version projected)``."""
+        by_type: dict[str, dict[str, Head]] = defaultdict(dict)
         for head in heads:
-            by_type[head["type"]][head["_id"]] = head["version"]
+            by_type[head.stream_type][head.stream_id] = head
         found = []
-        for stream_type, versions in by_type.items():
-            collection = self._generations.active(BY_STREAM_TYPE[stream_type])
-            ids = list(versions)
-            projected = {}
-            for start in range(0, len(ids), 1000):  # keep each query far below 16 MB
-                batch = {"_id": {"$in": ids[start : start + 1000]}}
-                projected.update(
-                    {doc["_id"]: doc["version"] for doc in collection.find(batch, {"version": 1})}
-                )
+        for stream_type, streams in by_type.items():
+            ids = list(streams)
+            lowest = {stream_id: streams[stream_id].version for stream_id in ids}
+            for collection in self._generations.targets(BY_STREAM_TYPE[stream_type]):
+                projected = {}
+                for start in range(0, len(ids), 1000):  # keep each query far below 16 MB
+                    batch = {"_id": {"$in": ids[start : start + 1000]}}
+                    docs = collection.find(batch, {"version": 1})
+                    projected.update({doc["_id"]: doc["version"] for doc in docs})
+                for stream_id in ids:
+                    lowest[stream_id] = min(lowest[stream_id], projected.get(stream_id, 0))
             found += [
-                (stream_type, stream_id, version)
-                for stream_id, version in versions.items()
-                if projected.get(stream_id, 0) < version
+                (streams[stream_id], version)
+                for stream_id, version in lowest.items()
+                if version < streams[stream_id].version
             ]
         return found
 
     def run_once(self) -> list[str]:
         """One pass; the stream ids it healed.  A stream that fails to
-        project is logged and left to the next pass (or, if it keeps
-        failing, to the dead letters); the others go on."""
-        until = self._clock() - self._grace_s
+        project is logged, remembered and tried again next pass (or, if it
+        keeps failing, left to the dead letters); the others go on."""
+        now_ms = int(self._clock() * 1000)
+        until_ms = now_ms - int(self._grace_s * 1000)
         raw = self._redis.get(self._checkpoint_key)
-        # Without a checkpoint (first run, or Redis lost it): the last day.
-        since = float(raw) if raw else until - self._horizon_s
-        healed = []
-        for stream_type, stream_id, version in self.behind(since, until):
-            # version_from -1: no events carried, so the projector reads the store.
-            note = {
-                "stream_id": stream_id,
-                "stream_type": stream_type,
-                "version_from": -1,
-                "version_to": version,
-            }
+        # Without a checkpoint (first run, or Redis lost it): the last day;
+        # the sweep covers the rest.
+        since_ms = int(raw) if raw and raw.isdigit() else until_ms - int(self._horizon_s * 1000)
+        cursor = (self._redis.get(self._sweep_key) or b"").decode()
+
+        window = self._store.heads_recorded_between(since_ms - int(self._overlap_s * 1000), now_ms)
+        page, next_cursor = self._store.heads_after(cursor, limit=self._sweep_page)
+        retry = [self._decode_failed(raw) for raw in self._redis.smembers(self._failed_key)]
+        # The window's heads last: they know when each stream last moved.
+        heads = {head.stream_id: head for head in [*page, *retry, *window] if head is not None}
+
+        lagging = self.behind(list(heads.values()))
+        self._record_lag(lagging, now_ms)
+        healed, failed = [], []
+        for head, _ in lagging:
+            if (head.recorded_ms or 0) > until_ms:
+                continue  # committed moments ago: its notification is on its way
             try:
-                if self._projector.project(note).changed:
-                    healed.append(stream_id)
+                if self._heal(head):
+                    healed.append(head.stream_id)
             except Exception:
-                log.exception("catch-up could not re-project %s %s", stream_type, stream_id)
+                log.exception("catch-up could not re-project %s %s", head.stream_type, head.stream_id)
+                failed.append(head)
+        pipe = self._redis.pipeline()
+        pipe.delete(self._failed_key)
+        if failed:
+            pipe.sadd(self._failed_key, *(self._encode_failed(head) for head in failed))
+        pipe.set(self._checkpoint_key, str(until_ms))
+        pipe.set(self._sweep_key, next_cursor or "")
+        pipe.execute()
         if healed:
             log.warning(
                 "catch-up re-projected %d stream(s) whose notifications were lost: %s", len(healed), healed
             )
-        self._redis.set(self._checkpoint_key, repr(until))
         return healed
 
     def try_run(self) -> list[str] | None:
         """Run a pass unless another process ran one this interval."""
-        token = uuid.uuid4().hex
-        if not self._redis.set(self._lock_key, token, nx=True, px=int(self.interval_s * 1000)):
+        return run_alone(self._redis, self._lock_key, self.interval_s, self.run_once)
+
+    def _heal(self, head: Head) -> bool:
+        # version_from -1: no events carried, so the projector reads the store.
+        note = {
+            "stream_id": head.stream_id,
+            "stream_type": head.stream_type,
+            "version_from": -1,
+            "version_to": head.version,
+        }
+        return self._projector.project(note).changed
+
+    def _record_lag(self, lagging: list[tuple[Head, int]], now_ms: int) -> None:
+        """Versions committed but not applied, and the age of the oldest
+        such commit, per read model, as measured by this pass."""
+        lag: dict[str, dict[str, float]] = {
+            name: {"versions": 0, "seconds": 0.0} for name in BY_STREAM_TYPE.values()
+        }
+        for head, projected in lagging[:200]:
+            entry = lag[BY_STREAM_TYPE[head.stream_type]]
+            entry["versions"] += head.version - projected
+            first_ms = self._store.first_recorded_ms_after(head.stream_id, projected)
+            if first_ms is not None:
+                entry["seconds"] = max(entry["seconds"], (now_ms - first_ms) / 1000)
+        self._redis.set(self.lag_key, json.dumps({"measured_ms": now_ms, "read_models": lag}))
+
+    @staticmethod
+    def _encode_failed(head: Head) -> str:
+        return json.dumps([head.stream_type, head.stream_id, head.version])
+
+    @staticmethod
+    def _decode_failed(raw: bytes) -> Head | None:
+        try:
+            stream_type, stream_id, version = json.loads(raw)
+            return Head(stream_type, stream_id, int(version))
+        except (ValueError, TypeError):
             return None
-        return self.run_once()
-
-
-class CatchUpLoop(Middleware):
-    """Runs the catch-up in a background thread of each process that
-    consumes ``projections``; the lock lets one of them work per interval."""
-
-    def __init__(self, catch_up: Callable[[], CatchUp], interval_s: float):
-        self._catch_up = catch_up
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def after_worker_boot(self, broker, worker):
-        queues = worker.consumer_whitelist
-        if queues and PROJECTIONS_QUEUE not in queues:
-            return
-        self._thread = threading.Thread(target=self._loop, name="catch-up", daemon=True)
-        self._thread.start()
-
-    def before_worker_shutdown(self, broker, worker):
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._catch_up().try_run()
-            except Exception:
-                log.exception("catch-up pass failed; the next one will try again")

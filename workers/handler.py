@@ -15,7 +15,7 @@ from domain import order, process, product
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
 from domain.errors import DomainError, DuplicateSku, OrderNotFound, ProductNotFound
 from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
-from infra.messages import CommandEnvelope, Publisher
+from infra.messages import CommandEnvelope, Publisher, rfc3339
 from infra.skus import Claim, SkuClaims
 from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
 
@@ -38,6 +38,12 @@ FOLLOW_UPS = uuid.UUID("6f1f7c3e-29a4-4c55-9d1e-5d0f3b8a2c41")
 #: than its retries and time limits take.
 CLAIM_LEASE_S = 15 * 60
 
+#: A claim whose holder ended ``failed`` may be taken over once it has not
+#: been worked on for this long: past the time limit of any delivery of the
+#: holder's command (60 s), and past a paused worker's messages coming
+#: back (the heartbeat timeout), so that no copy of it can still commit.
+CLAIM_GRACE_S = 3 * 60
+
 
 class TooManyConflicts(Exception):
     """The stream kept moving under us; let the broker retry later."""
@@ -45,6 +51,21 @@ class TooManyConflicts(Exception):
 
 class SkuClaimPending(Exception):
     """Another command holds the SKU and has not finished; retry later."""
+
+
+def envelope_of(commit: Commit) -> CommandEnvelope:
+    """The envelope of the command that made ``commit``, as far as its
+    status needs it (the payload is not kept)."""
+    return CommandEnvelope(
+        command_id=commit.command_id,
+        type=commit.command_type or "unknown",
+        stream_id=commit.stream_id,
+        stream_type=commit.stream_type,
+        payload={},
+        correlation_id=commit.correlation_id,
+        submitted_at=commit.submitted_at or rfc3339(commit.recorded_at),
+        causation_id=commit.causation_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,26 +119,51 @@ class CommandHandler:
                 self._claim_sku(command, envelope)
             commit, version = self._commit(command, envelope)
         except DomainError as rejection:
-            if not isinstance(rejection, DuplicateSku):
-                self._release_sku(command, envelope)
-            log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
-            self._send(self._after_rejection(command, envelope, rejection.code))
-            self._statuses.finish(
-                envelope, REJECTED, error={"code": rejection.code, "detail": rejection.detail}
-            )
-            return Outcome(REJECTED, error=rejection)
-        # A crash from here on redelivers the message; the commit is found
-        # again and re-announced, so no announcement is lost.
-        if commit is not None:
+            return self._reject(command, envelope, rejection)
+        if commit is None:
+            self._statuses.finish(envelope, SUCCEEDED, version=version)
+        else:
             log.info(
                 "committed %s versions %s-%s", commit.stream_id, commit.version_from, commit.version_to,
                 extra={"stream_id": commit.stream_id, "version": commit.version_to},
             )  # fmt: skip
-            self._send(self._after_commit(commit))
-            self._publisher.publish(commit)
-            log.info("announced %s version %s", commit.stream_id, commit.version_to)
-        self._statuses.finish(envelope, SUCCEEDED, version=version, commit=commit)
+            self.dispatch(commit, envelope)
         return Outcome(SUCCEEDED, commit=commit, version=version)
+
+    def dispatch(self, commit: Commit, envelope: CommandEnvelope | None = None) -> None:
+        """Hand over everything ``commit`` calls for: its follow-up commands,
+        its announcement to the read side and its command's ``succeeded``
+        status, in that order.
+
+        Safe to repeat, and repeated by the outbox sweep for any commit
+        whose status does not show it done (a crash, or Redis down, at any
+        line): follow-ups have ids derived from the commit, so a second copy
+        takes effect once, and ``succeeded`` (with the commit's version) is
+        written only after what it promises was sent.
+        """
+        self._send(self._after_commit(commit))
+        self._publisher.publish(commit)
+        log.info("announced %s version %s", commit.stream_id, commit.version_to)
+        self._statuses.finish(
+            envelope or envelope_of(commit), SUCCEEDED, version=commit.version_to, commit=commit
+        )
+
+    def _reject(self, command: Command, envelope: CommandEnvelope, rejection: DomainError) -> Outcome:
+        # Another delivery of this command may have committed since this one
+        # loaded the stream (it decided against newer state): what is in
+        # the store is what happened.
+        commit = self._store.find_by_command(envelope.stream_id, envelope.command_id)
+        if commit is not None:
+            self.dispatch(commit, envelope)
+            return Outcome(SUCCEEDED, commit=commit, version=commit.version_to)
+        if not isinstance(rejection, DuplicateSku):
+            # A create is refused only when its stream exists already or
+            # the command itself is invalid: no delivery of it can commit.
+            self._release_sku(command, envelope)
+        log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
+        self._send(self._after_rejection(command, envelope, rejection.code))
+        self._statuses.finish(envelope, REJECTED, error={"code": rejection.code, "detail": rejection.detail})
+        return Outcome(REJECTED, error=rejection)
 
     def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
         """The follow-up commands the commit's events call for."""
@@ -155,35 +201,34 @@ class CommandHandler:
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.
 
-        If its commit landed (only announcing it failed), the command did
-        take effect: announce once more and call it ``succeeded``.
-        Otherwise it is ``failed``, and a SKU it claimed is freed, but only
-        when the store confirms there is no commit: otherwise a later create
-        checks for the commit before it takes the SKU over.
+        If its commit landed (only handing it over failed), the command did
+        take effect: dispatch it once more, which ends it ``succeeded``; if
+        that fails too, the commit stays undispatched and the outbox sweep
+        finishes it.  If the store cannot be asked, a commit (if any) is
+        found by the same sweep, whose ``succeeded`` replaces ``failed``.
+        Otherwise it is ``failed``.
+
+        A SKU it claimed is not freed here: another delivery of the same
+        command may still be running (a worker paused past its heartbeat),
+        and could commit.  The claim is taken over once it has not been
+        worked on for ``CLAIM_GRACE_S`` (see ``_claim_sku``).
+
+        Raises:
+          redis.RedisError: the outcome could not be recorded; try again.
         """
-        command = command_from_dict(envelope.type, envelope.payload)
         try:
             commit = self._store.find_by_command(envelope.stream_id, envelope.command_id)
-            known = True
         except Exception:
             log.warning("store unreachable while giving up on %s", envelope.command_id)
-            commit, known = None, False
+            commit = None
         if commit is not None:
             try:
-                self._send(self._after_commit(commit))
-                self._publisher.publish(commit)
+                self.dispatch(commit, envelope)
             except Exception:
-                # "succeeded" promises that everything it calls for was sent
-                # (a redelivery would skip it): without that, stay "failed".
-                log.warning("could not send what the commit of %s calls for", envelope.command_id)
-            else:
-                self._statuses.finish(envelope, SUCCEEDED, version=commit.version_to, commit=commit)
-                return
-        if known and commit is None:
-            try:
-                self._release_sku(command, envelope)
-            except Exception:
-                log.warning("could not free the SKU claimed by failed command %s", envelope.command_id)
+                # It took effect, so it is not ``failed``: the commit stays
+                # undispatched and the outbox sweep finishes it.
+                log.warning("could not dispatch the commit of %s; the outbox will", envelope.command_id)
+            return
         self._statuses.finish(
             envelope, FAILED, error={"code": "failed", "detail": f"{type(exc).__name__}: {exc}"}
         )
@@ -209,6 +254,8 @@ class CommandHandler:
             if not events:
                 return None, state.version
             commit = Commit.new(
+                command_type=envelope.type,
+                submitted_at=envelope.submitted_at,
                 stream_id=envelope.stream_id,
                 stream_type=envelope.stream_type,
                 after_version=state.version,
@@ -246,9 +293,12 @@ class CommandHandler:
             status = self._statuses.get(holder.command_id)
             if self._store.find_by_command(holder.product_id, holder.command_id) is not None:
                 raise DuplicateSku(f"SKU {command.sku!r} belongs to product {holder.product_id}")
-            ended = status is not None and status["status"] in (FAILED, REJECTED)
-            lapsed = self._clock() - holder.claimed_ms / 1000 > CLAIM_LEASE_S
-            if not (ended or lapsed):
+            idle_s = self._clock() - holder.claimed_ms / 1000
+            state = status["status"] if status is not None else None
+            # A create is rejected only when no delivery of it can commit;
+            # a failed one may still have a delivery running, for a while.
+            ended = state == REJECTED or (state == FAILED and idle_s > CLAIM_GRACE_S)
+            if not (ended or idle_s > CLAIM_LEASE_S):
                 raise SkuClaimPending(f"SKU {command.sku!r} is being claimed by {holder.command_id}")
             if self._skus.take_over(holder, mine):
                 return

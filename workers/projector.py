@@ -72,9 +72,7 @@ class Projector:
         active, *building = self._generations.targets(name)
         applied = self.project_into(active, view, note)
         if applied.changed and self._progress is not None:
-            self._progress.projected(
-                name, note["stream_id"], applied.version, applied.updated_at, applied.version - applied.before
-            )
+            self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at)
         for collection in building:
             self.project_into(collection, view, note)
         return applied

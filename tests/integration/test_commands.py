@@ -196,8 +196,12 @@ def test_store_faults_end_failed_when_retries_run_out(settings, broker, db):
 
 
 def test_a_claim_left_by_a_failed_command_is_taken_over(services, db):
-    # Given a SKU claimed by a command that failed before committing
-    stale = Claim(sku="MUG-1", product_id=OTHER, command_id="c-dead")
+    from workers.handler import CLAIM_GRACE_S
+
+    # Given a SKU claimed by a command that failed before committing, and
+    # not worked on since for longer than any delivery of it can run
+    idle_ms = int((time.time() - CLAIM_GRACE_S - 5) * 1000)
+    stale = Claim(sku="MUG-1", product_id=OTHER, command_id="c-dead", claimed_ms=idle_ms)
     services.commands._skus.insert(stale)
     statuses = services.commands._statuses
     statuses.finish(
@@ -208,6 +212,22 @@ def test_a_claim_left_by_a_failed_command_is_taken_over(services, db):
     # I expect it to win the SKU
     assert outcome.status == "succeeded"
     assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["product_id"] == PRODUCT
+
+
+def test_a_failed_commands_claim_is_kept_while_a_delivery_of_it_may_still_commit(services, db):
+    # Given a SKU claimed moments ago by a command now marked failed: another
+    # delivery of it (a worker paused past its heartbeat) may still commit
+    services.commands._skus.insert(Claim(sku="MUG-1", product_id=OTHER, command_id="c-slow"))
+    services.commands._statuses.finish(
+        create(product_id=OTHER, command_id="c-slow"), "failed", error={"code": "failed", "detail": "x"}
+    )
+    # When another product asks for the SKU, I expect it to wait
+    with pytest.raises(SkuClaimPending):
+        services.commands.handle(create())
+    # and when the slow delivery commits after all, it keeps its SKU
+    assert services.commands.handle(create(product_id=OTHER, command_id="c-slow")).status == "succeeded"
+    assert services.commands._statuses.get("c-slow")["status"] == "succeeded"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-1"})["product_id"] == OTHER
 
 
 def test_a_claim_held_by_a_command_still_on_its_way_is_waited_for(services, db):

@@ -165,7 +165,9 @@ def test_follow_up_commands_are_never_given_up():
     assert command_message(follow_up).options["max_retries"] >= 10_000
 
 
-def test_giving_up_does_not_claim_success_when_follow_ups_were_not_sent(services, catalog, broker, db):
+def test_giving_up_on_a_commit_whose_follow_ups_were_not_sent_leaves_it_to_the_outbox(
+    services, catalog, broker, db
+):
     from infra.messages import Publisher
     from workers.handler import CommandHandler
 
@@ -177,10 +179,17 @@ def test_giving_up_does_not_claim_success_when_follow_ups_were_not_sent(services
         EventStore(db), services.commands._skus, BrokerDown(broker), services.commands._statuses
     )
     placing = envelope(PlaceOrder(ORDER, "cust-1", "EUR", [{"product_id": MUG, "quantity": 1}]), "c-place")
+    services.commands._statuses.accept(placing)
     with pytest.raises(ConnectionError):
         handler.handle(placing)
     handler.give_up(placing, ConnectionError("broker down"))
-    assert services.commands._statuses.get("c-place")["status"] == "failed"
-    # a later redelivery (a dead letter retried) then sends what was missing
-    assert services.commands.handle(placing).status == "succeeded"
+    # It took effect, so it is not failed; nor succeeded, which would
+    # promise that its follow-ups were sent
+    assert services.commands._statuses.get("c-place")["status"] == "accepted"
+    # The outbox sweep then sends what was missing, and only then says so
+    assert services.outbox.sweep() == 0  # not before its grace period
+    services.outbox._grace_s = 0
+    assert services.outbox.sweep() == 1
+    assert services.commands._statuses.get("c-place")["status"] == "succeeded"
     assert broker.client.llen(f"{broker.namespace}:commands") == 1
+    assert services.outbox.sweep() == 0

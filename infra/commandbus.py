@@ -1,20 +1,51 @@
-"""How the web tier hands a command to the workers."""
+"""How the web tier hands a command to the workers.
+
+Accepting a command is one Redis call, atomic: a Lua script claims the
+``Idempotency-Key`` (if any), writes the command's ``accepted`` status and
+puts the message on the ``commands`` queue, or does none of it.  So:
+
+- two racing requests with one key make one command;
+- when the web answers that nothing was queued, nothing was: if the reply
+  is lost (Redis restarted, a connection dropped), the status record tells
+  whether the call went through, since it exists exactly when the message
+  was queued; if even that cannot be read, the answer says the outcome is
+  unknown and names the command, whose ``GET /commands/{id}`` tells.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from dramatiq import Broker
 
-from infra.idempotency import ACCEPTING, IdempotencyKeys, KeyInFlight, KeyReused
+from infra.idempotency import ACCEPTING, TTL_S, Claim, IdempotencyKeys, KeyInFlight, KeyReused
 from infra.messages import COMMANDS_QUEUE, CommandEnvelope, command_message
 from infra.statuses import ACCEPTED, CommandStatuses, record
 
 log = logging.getLogger(__name__)
+
+#: KEYS: status, queue's message hash, queue, idempotency key ('' if none).
+#: ARGV: status record, its TTL, message id, message, claim, the claim's TTL.
+#: The message goes where Dramatiq's Redis broker puts one (its
+#: ``enqueue``: the message in ``<queue>.msgs``, its id pushed on
+#: ``<queue>``); a test runs a real worker on messages queued this way.
+_ACCEPT = """
+if KEYS[4] ~= '' then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then return existing end
+  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[6])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+return false
+"""
 
 
 @dataclass(frozen=True)
@@ -32,6 +63,19 @@ class Accepted:
 
 class QueueFull(Exception):
     """The ``commands`` queue is deeper than the service accepts."""
+
+
+class NotQueued(redis.ConnectionError):
+    """Redis did not take the command: nothing is queued."""
+
+
+class OutcomeUnknown(Exception):
+    """Redis went away mid-call and could not be asked whether the command
+    was queued; ``GET /commands/{command_id}`` tells once it is back."""
+
+    def __init__(self, command_id: str):
+        super().__init__(command_id)
+        self.command_id = command_id
 
 
 class CommandBus:
@@ -53,6 +97,8 @@ class CommandBus:
         self._max_depth = max_depth
         self._clock = clock
         self._depth = (0, float("-inf"))  # (depth, when read)
+        self._accept = broker.client.register_script(_ACCEPT)
+        self._queue = f"{broker.namespace}:{COMMANDS_QUEUE}"
 
     def check_depth(self) -> None:
         """Refuse new commands while the queue is deeper than ``max_depth``.
@@ -64,7 +110,7 @@ class CommandBus:
         depth, read_at = self._depth
         now = self._clock()
         if now - read_at >= 1.0:
-            depth = self._broker.client.llen(f"{self._broker.namespace}:{COMMANDS_QUEUE}")
+            depth = self._broker.client.llen(self._queue)
             self._depth = (depth, now)
         if depth > self._max_depth:
             raise QueueFull(f"{depth} commands are waiting")
@@ -76,62 +122,89 @@ class CommandBus:
         idempotency: IdempotencyRequest | None = None,
     ) -> Accepted:
         """Queue ``envelope``; ``response`` is the ``202`` body to remember.
-
-        Redis round trips: without a key, the status record then the enqueue;
-        with one, the claim (with the status record), the enqueue, then
-        marking the claim settled.
+        One Redis round trip (and one more only if its reply is lost).
 
         Raises:
           KeyReused: the key was used for another request.
           KeyInFlight: the key's first request is still being accepted.
-          redis.RedisError: Redis did not take the command; nothing is queued.
+          NotQueued: Redis did not take the command; nothing is queued.
+          OutcomeUnknown: Redis went away before it could be told.
         """
         self.check_depth()
-        if idempotency is None:
-            self._statuses.accept(envelope)
-            self._enqueue(envelope, undo=lambda: self._statuses.forget(envelope.command_id))
-            return Accepted(response)
-
-        scope, key = idempotency.scope, idempotency.key
-        mine, held = self._keys.claim(
-            scope,
-            key,
-            idempotency.fingerprint,
-            envelope,
-            response,
-            status_key=self._statuses.key(envelope.command_id),
-            status=json.dumps(record(envelope, ACCEPTED)),
-        )
-        if held is not None and held.token == mine.token:
-            held = None  # our own claim, seen by a retry of the claim call
-        if held is None:
-            # A failed enqueue may still have reached Redis: the claim stays
-            # ``accepting``, so that a retry with this key queues this same
-            # command (harmless if it was queued) rather than a new one.
-            self._enqueue(envelope, undo=lambda: None)
-            self._keys.settle(scope, mine)
-            return Accepted(response)
-
-        if held.fingerprint != idempotency.fingerprint:
-            raise KeyReused(key)
-        if held.state == ACCEPTING:
-            if not self._keys.is_stale(held):
-                raise KeyInFlight(key)
-            # Its request died between claiming and settling: queue the same
-            # command again (its command_id makes a second delivery harmless).
-            fresh = self._keys.take_over(scope, held)
-            if fresh is None:
-                raise KeyInFlight(key)
-            self._enqueue(CommandEnvelope.from_dict(held.envelope), undo=lambda: None)
-            self._keys.settle(scope, fresh)
-        return Accepted(held.response, replayed=True)
-
-    def _enqueue(self, envelope: CommandEnvelope, undo) -> None:
+        claim = None
+        if idempotency is not None:
+            claim = self._keys.new_claim(idempotency.key, idempotency.fingerprint, envelope, response)
         try:
-            self._broker.enqueue(command_message(envelope))
-        except Exception:
-            try:
-                undo()
-            except Exception:
-                log.warning("could not undo the records of unqueued command %s", envelope.command_id)
-            raise
+            held = self._submit(envelope, idempotency, claim)
+        except (redis.ConnectionError, redis.TimeoutError) as lost:
+            held = self._after_lost_reply(envelope, idempotency, claim, lost)
+        if held is None:
+            return Accepted(response)
+        return self._replay(idempotency, held)
+
+    def _submit(
+        self, envelope: CommandEnvelope, idempotency: IdempotencyRequest | None, claim: Claim | None
+    ) -> Claim | None:
+        message = self._broker_message(envelope)
+        held = self._accept(
+            keys=[
+                self._statuses.key(envelope.command_id),
+                f"{self._queue}.msgs",
+                self._queue,
+                self._keys.key(idempotency.scope, idempotency.key) if idempotency else "",
+            ],
+            args=[
+                json.dumps(record(envelope, ACCEPTED)),
+                self._statuses.ttl_s,
+                message.options["redis_message_id"],
+                message.encode(),
+                claim.encode() if claim else "",
+                TTL_S,
+            ],
+        )
+        return Claim.decode(held) if held else None
+
+    def _broker_message(self, envelope: CommandEnvelope):
+        # As Dramatiq's RedisBroker.enqueue prepares one: an id of its own in
+        # Redis (a retried message is enqueued again under a new one).
+        message = command_message(envelope).copy(options={"redis_message_id": str(uuid.uuid4())})
+        self._broker.emit_before("enqueue", message, None)
+        return message
+
+    def _after_lost_reply(
+        self,
+        envelope: CommandEnvelope,
+        idempotency: IdempotencyRequest | None,
+        claim: Claim | None,
+        lost: Exception,
+    ) -> Claim | None:
+        """Whether the call whose reply was lost went through: None if it
+        did (the command is queued), the claim that held the key if another
+        request's did."""
+        try:
+            if idempotency is not None:
+                held = self._keys.get(idempotency.scope, idempotency.key)
+                if held is not None:
+                    return None if held.token == claim.token else held
+            elif self._statuses.get(envelope.command_id) is not None:
+                return None
+        except redis.RedisError:
+            log.warning("could not tell whether command %s was queued: %s", envelope.command_id, lost)
+            raise OutcomeUnknown(envelope.command_id) from lost
+        raise NotQueued(str(lost)) from lost
+
+    def _replay(self, idempotency: IdempotencyRequest, held: Claim) -> Accepted:
+        if held.fingerprint != idempotency.fingerprint:
+            raise KeyReused(idempotency.key)
+        if held.state == ACCEPTING:
+            # A claim from an earlier version of the service, whose request
+            # died between claiming and queueing: queue the same command
+            # once it is stale (its command_id makes a second copy harmless).
+            if not self._keys.is_stale(held):
+                raise KeyInFlight(idempotency.key)
+            fresh = self._keys.take_over(idempotency.scope, held)
+            if fresh is None:
+                raise KeyInFlight(idempotency.key)
+            self._broker.enqueue(command_message(CommandEnvelope.from_dict(held.envelope)))
+            self._keys.settle(idempotency.scope, fresh)
+        return Accepted(held.response, replayed=True)

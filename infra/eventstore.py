@@ -227,12 +227,12 @@ class EventStore:
         )
         return [Commit.from_document(doc) for doc in cursor]
 
-    def heads_recorded_between(self, since_ms: int, until_ms: int) -> list[Head]:
-        """The last version of every stream with a commit recorded in
-        ``[since_ms, until_ms]`` (integers: exact on every server)."""
+    def heads_recorded_since(self, since_ms: int) -> list[Head]:
+        """The last version of every stream with a commit recorded at or
+        after ``since_ms`` (integers: exact on every server)."""
         found = self._commits.aggregate(
             [
-                {"$match": {"recorded_ms": {"$gte": since_ms, "$lte": until_ms}}},
+                {"$match": {"recorded_ms": {"$gte": since_ms}}},
                 {
                     "$group": {
                         "_id": "$stream_id",

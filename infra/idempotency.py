@@ -1,15 +1,15 @@
 """``Idempotency-Key`` claims in Redis (after the IETF httpapi draft).
 
-The first request with a key claims it, atomically with writing its
-command's status, in one Lua call: two racing requests with one key
-produce one command.  The claim holds the request's fingerprint, the
-command and the ``202`` body, so a retry gets the first answer again.
+The first request with a key claims it in the same atomic call that writes
+its command's status and queues it (``infra/commandbus.py``): two racing
+requests with one key produce one command.  The claim holds the request's
+fingerprint, the command and the ``202`` body, so a retry gets the first
+answer again.
 
-A claim stays ``accepting`` until the command is queued.  A retry that
-finds it ``accepting`` gets 409 while the first request may still be at
-work; past ``STALE_AFTER_S`` the first request is taken to have died, and
-the retry queues the same command again: its ``command_id`` makes the
-second delivery harmless, so nothing is lost and nothing is doubled."""
+Earlier versions of the service claimed first and queued after, marking
+the claim ``accepting`` in between; such a claim, left by a request that
+died, is still honoured: a retry gets 409 until ``STALE_AFTER_S``, then
+queues the same command (its ``command_id`` makes a second copy harmless)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,6 @@ STALE_AFTER_S = 10.0
 
 ACCEPTING = "accepting"
 ACCEPTED = "accepted"
-
-_CLAIM = """
-local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
-return false
-"""
 
 _SWAP = """
 local current = redis.call('GET', KEYS[1])
@@ -87,46 +79,31 @@ class IdempotencyKeys:
         self._namespace = namespace
         self._status_ttl_s = status_ttl_s
         self._clock = clock
-        self._claim = client.register_script(_CLAIM)
         self._swap = client.register_script(_SWAP)
 
-    def _key(self, scope: str, key: str) -> str:
+    def key(self, scope: str, key: str) -> str:
+        """The Redis key of ``scope``'s ``key``."""
         digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
         return f"{self._namespace}:idempotency:{digest}"
 
-    def claim(
-        self,
-        scope: str,
-        key: str,
-        fp: str,
-        envelope: CommandEnvelope,
-        response: dict[str, Any],
-        status_key: str,
-        status: str,
-    ) -> tuple[Claim, Claim | None]:
-        """Claim ``key`` and write the command's ``status`` (one round trip).
+    def new_claim(self, key: str, fp: str, envelope: CommandEnvelope, response: dict[str, Any]) -> Claim:
+        """The claim a first request with ``key`` makes: its command queued."""
+        return Claim(key, fp, ACCEPTED, self._clock(), response, envelope.to_dict())
 
-        Returns:
-          The claim made, and the claim that already held the key, if any
-          (then nothing was written).
-        """
-        mine = Claim(key, fp, ACCEPTING, self._clock(), response, envelope.to_dict())
-        existing = self._claim(
-            keys=[self._key(scope, key), status_key],
-            args=[mine.encode(), TTL_S, status, self._status_ttl_s],
-        )
-        return mine, (Claim.decode(existing) if existing else None)
+    def get(self, scope: str, key: str) -> Claim | None:
+        raw = self._redis.get(self.key(scope, key))
+        return Claim.decode(raw) if raw is not None else None
 
     def settle(self, scope: str, claim: Claim) -> None:
         """Mark the claim's command as queued."""
         done = replace(claim, state=ACCEPTED)
-        self._redis.set(self._key(scope, claim.key), done.encode(), keepttl=True, xx=True)
+        self._redis.set(self.key(scope, claim.key), done.encode(), keepttl=True, xx=True)
 
     def take_over(self, scope: str, stale: Claim) -> Claim | None:
         """Take a claim whose request died before queueing its command;
         None if another retry took it first."""
         fresh = replace(stale, claimed_at=self._clock(), token=uuid.uuid4().hex)
-        swapped = self._swap(keys=[self._key(scope, stale.key)], args=[stale.token, fresh.encode()])
+        swapped = self._swap(keys=[self.key(scope, stale.key)], args=[stale.token, fresh.encode()])
         return fresh if swapped else None
 
     def is_stale(self, claim: Claim) -> bool:

@@ -66,6 +66,10 @@ class CommandStatuses:
         self._ttl_s = ttl_s
         self._finish = client.register_script(_FINISH)
 
+    @property
+    def ttl_s(self) -> int:
+        return self._ttl_s
+
     def key(self, command_id: str) -> str:
         return f"{self._namespace}:command:{command_id}"
 

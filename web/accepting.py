@@ -9,7 +9,7 @@ from typing import Any
 
 import falcon
 
-from infra.commandbus import IdempotencyRequest, QueueFull
+from infra.commandbus import IdempotencyRequest, NotQueued, OutcomeUnknown, QueueFull
 from infra.idempotency import KeyInFlight, KeyReused, fingerprint
 from infra.messages import CommandEnvelope
 from web import inputs
@@ -59,6 +59,24 @@ def accept(
             title="Too Busy",
             detail=f"the service is behind ({full}); nothing was queued, try again shortly",
             headers={"Retry-After": "10"},
+        ) from None
+    except NotQueued:
+        raise Problem(
+            falcon.HTTP_503,
+            title="Service Unavailable",
+            detail="Redis did not take the command; nothing was queued, try again shortly",
+            headers={"Retry-After": "5"},
+        ) from None
+    except OutcomeUnknown as unknown:
+        # Redis went away mid-call: the command may or may not be queued.
+        # Its status says which once Redis is back (404: it was not).
+        raise Problem(
+            falcon.HTTP_503,
+            title="Outcome Unknown",
+            detail="Redis went away while the command was being queued; "
+            "its status tells whether it was (404: it was not)",
+            headers={"Retry-After": "5", "Location": f"/commands/{unknown.command_id}"},
+            command_id=unknown.command_id,
         ) from None
     except KeyInFlight:
         raise Problem(

@@ -106,24 +106,27 @@ class CatchUp:
         since_ms = int(raw) if raw and raw.isdigit() else until_ms - int(self._horizon_s * 1000)
         cursor = (self._redis.get(self._sweep_key) or b"").decode()
 
-        window = self._store.heads_recorded_between(since_ms - int(self._overlap_s * 1000), now_ms)
+        window = self._store.heads_recorded_since(since_ms - int(self._overlap_s * 1000))
         page, next_cursor = self._store.heads_after(cursor, limit=self._sweep_page)
         retry = [self._decode_failed(raw) for raw in self._redis.smembers(self._failed_key)]
         # The window's heads last: they know when each stream last moved.
         heads = {head.stream_id: head for head in [*page, *retry, *window] if head is not None}
 
         lagging = self.behind(list(heads.values()))
-        self._record_lag(lagging, now_ms)
-        healed, failed = [], []
-        for head, _ in lagging:
+        healed, failed, still = [], [], []
+        for head, projected in lagging:
             if (head.recorded_ms or 0) > until_ms:
-                continue  # committed moments ago: its notification is on its way
+                # Committed moments ago: its notification is on its way.
+                still.append((head, projected))
+                continue
             try:
                 if self._heal(head):
                     healed.append(head.stream_id)
             except Exception:
                 log.exception("catch-up could not re-project %s %s", head.stream_type, head.stream_id)
                 failed.append(head)
+                still.append((head, projected))
+        self._record_lag(still, now_ms)
         pipe = self._redis.pipeline()
         pipe.delete(self._failed_key)
         if failed:

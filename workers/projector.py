@@ -9,7 +9,7 @@ notifications all converge on the same document."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -73,8 +73,9 @@ class Projector:
         applied = self.project_into(active, view, note)
         if applied.changed and self._progress is not None:
             self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at)
-        for collection in building:
-            self.project_into(collection, view, note)
+        moved = [self.project_into(collection, view, note).changed for collection in building]
+        if any(moved) and not applied.changed:
+            return replace(applied, changed=True)
         return applied
 
     def project_into(self, collection: Collection, view: View, note: dict[str, Any]) -> Applied:

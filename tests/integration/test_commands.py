@@ -375,3 +375,72 @@ def test_a_take_over_fails_when_the_holder_renewed_its_lease_meanwhile(services,
     assert skus.holder("MUG-1").command_id == "c-slow"
     # and a renewal based on a claim that changed fails too
     assert not skus.refresh(seen)
+
+
+def test_retries_spent_in_an_outage_do_not_count_as_poison(broker, worker, services, db):
+    # Given a follow-up command that already retried three times in a store
+    # outage, whose next delivery meets one non-transient error (a bug that a
+    # deploy fixes, a corrupt read) and then goes through
+    services.commands.handle(create())
+
+    class FailsOnceForReal(EventStore):
+        failed = False
+
+        def load(self, stream_id, after_version=0):
+            if not FailsOnceForReal.failed:
+                FailsOnceForReal.failed = True
+                raise ValueError("a decoding bug")
+            return super().load(stream_id, after_version)
+
+    services.commands._store = FailsOnceForReal(db)
+    take = CommandEnvelope.wrap(
+        AdjustStock(product_id=PRODUCT, delta=-1), command_id="c-f", causation_id="c-x"
+    )
+    message = command_message(take)
+    broker.enqueue(message.copy(options={"retries": 3, "min_backoff": 10, "max_backoff": 20}))
+    broker.join("commands", timeout=30_000)
+    worker.join()
+    # I expect it retried and applied, not dead-lettered and failed
+    assert FailsOnceForReal.failed
+    assert services.dead_letters.all() == []
+    assert services.commands._statuses.get("c-f")["status"] == "succeeded"
+
+
+def test_a_stale_delivery_that_refuses_cannot_contradict_a_commit_of_the_same_command(services, db):
+    # Given 5 in stock, and a take of 7 delivered twice at once: one copy
+    # loaded the stream before 10 more arrived, the other after
+    services.commands.handle(create())
+    take = adjust(-7, "c-take")
+    before_restock = EventStore(db).load(PRODUCT)
+    services.commands.handle(adjust(10, "c-restock"))
+    append_may_go = threading.Event()
+
+    class WaitsBeforeAppending(EventStore):
+        def append(self, commit):
+            assert append_may_go.wait(10)
+            super().append(commit)
+
+    class LoadedBeforeTheRestock(EventStore):
+        def load(self, stream_id, after_version=0):
+            return before_restock
+
+    fresh = CommandHandler(
+        WaitsBeforeAppending(db), services.commands._skus, Publisher(services.commands._publisher._broker),
+        services.commands._statuses,
+    )  # fmt: skip
+    stale = CommandHandler(
+        LoadedBeforeTheRestock(db), services.commands._skus, services.commands._publisher,
+        services.commands._statuses,
+    )  # fmt: skip
+    outcomes = {}
+    copy = threading.Thread(target=lambda: outcomes.setdefault("fresh", fresh.handle(take)))
+    copy.start()
+    # When the stale copy refuses while the fresh one is about to commit
+    outcomes["stale"] = stale.handle(take)
+    append_may_go.set()
+    copy.join(10)
+    # I expect the final status to agree with the store: it took effect
+    assert outcomes["fresh"].status == "succeeded"
+    assert [c.command_id for c in EventStore(db).load(PRODUCT)] == ["c-create", "c-restock", "c-take"]
+    status = services.commands._statuses.get("c-take")
+    assert (status["status"], status["version"]) == ("succeeded", 3)

@@ -79,3 +79,31 @@ def test_gap_dates_compare_to_the_millisecond(db, standin, request):
         request.applymarker(pytest.mark.xfail(strict=True, reason="nx-27017 compares dates to the second"))
     db.t.insert_many([{"_id": i, "at": T.replace(microsecond=i * 100_000)} for i in range(1, 4)])
     assert [d["_id"] for d in db.t.find({"at": {"$lt": T.replace(microsecond=200_000)}})] == [1]
+
+
+def test_an_aggregation_matches_integer_millisecond_ranges_exactly(db):
+    # What the catch-up relies on: heads of the streams recorded in a window.
+    db.t.insert_many([{"s": f"s{i}", "v": i, "ms": 1_000 + i} for i in range(1, 6)])
+    found = db.t.aggregate(
+        [
+            {"$match": {"ms": {"$gte": 1_002, "$lte": 1_004}}},
+            {"$group": {"_id": "$s", "v": {"$max": "$v"}}},
+        ]
+    )
+    assert sorted(d["_id"] for d in found) == ["s2", "s3", "s4"]
+
+
+def test_gap_an_aggregation_matches_date_ranges(db, standin, request):
+    # Why the catch-up's window compares ``recorded_ms``, never ``recorded_at``.
+    if standin:
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="nx-27017: $lte on dates never matches, $gte always does")
+        )
+    db.t.insert_many([{"_id": i, "at": T.replace(second=i)} for i in range(1, 6)])
+    found = db.t.aggregate(
+        [
+            {"$match": {"at": {"$gte": T.replace(second=2), "$lte": T.replace(second=4)}}},
+            {"$group": {"_id": "$_id"}},
+        ]
+    )
+    assert sorted(d["_id"] for d in found) == [2, 3, 4]

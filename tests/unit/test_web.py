@@ -168,3 +168,24 @@ def test_text_that_cannot_be_stored_gets_422(client, bus, field):
     assert result.status_code == 422
     assert field in result.json["errors"]
     assert bus.submitted == []
+
+
+@pytest.mark.parametrize("fault", ["not queued", "unknown"])
+def test_a_command_redis_did_not_confirm_gets_a_503_that_tells_the_truth(fault):
+    from infra.commandbus import NotQueued, OutcomeUnknown
+    from tests.unit.fakes import FakeCommandBus
+
+    class Failing(FakeCommandBus):
+        def submit(self, envelope, response, idempotency=None):
+            raise NotQueued("refused") if fault == "not queued" else OutcomeUnknown(envelope.command_id)
+
+    result = make_client(command_bus=Failing()).simulate_post("/products", json=VALID)
+    assert result.status_code == 503
+    assert result.headers["Content-Type"] == "application/problem+json"
+    if fault == "not queued":
+        assert "nothing was queued" in result.json["detail"]
+        assert "Location" not in result.headers
+    else:
+        # It may have been queued: the answer names the command to follow
+        assert result.json["command_id"] == str(IDS[1])
+        assert result.headers["Location"] == f"/commands/{IDS[1]}"

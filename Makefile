@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint release clean
+.PHONY: run test faults lint release clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Long fault runs: FAULT_SECONDS of load per seed, with faults throughout.
+FAULT_SECONDS ?= 600
+FAULT_SEEDS ?= 1,2,3
+faults: $(STAMP)
+	FAULT_SECONDS=$(FAULT_SECONDS) FAULT_SEEDS=$(FAULT_SEEDS) $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -38,6 +38,9 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     #: ``ALLOW_ANONYMOUS=1``: requests without a token get every scope.
     allow_anonymous: bool = False
+    #: ``WORKER_HEARTBEAT_TIMEOUT``: a worker silent this long is taken for
+    #: dead and its unacknowledged messages go to another.
+    heartbeat_timeout_s: float = 45.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -77,6 +80,7 @@ class Settings:
             max_queue_depth=_whole(environ, "MAX_QUEUE_DEPTH", default=10_000),
             allow_anonymous=environ.get("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
             catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL", default=15.0),
+            heartbeat_timeout_s=_seconds(environ, "WORKER_HEARTBEAT_TIMEOUT", default=45.0),
             max_waits=_whole(
                 environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
             ),

@@ -11,10 +11,18 @@ Dramatiq's Redis broker is at-least-once, with two gaps this module closes:
 - It puts back a dead worker's unacknowledged messages only during its
   "maintenance", which runs on about one broker call in a thousand per
   queue: minutes when the service is quiet.  ``Redelivery`` runs that
-  maintenance on every queue this worker consumes, every few seconds, so a
+  maintenance on every queue of the service, every few seconds, so a
   crashed worker's messages come back within the heartbeat timeout plus
   ``interval_s``, whatever the traffic.  The same call keeps this worker's
   own heartbeat fresh while all its threads are busy with long messages.
+- A Redis that restarts from its append-only file may come back without
+  its last second of writes, acknowledgements included, but with the
+  messages this worker had taken: they sit in this live worker's
+  "unacknowledged" set, which nothing ever puts back while it lives.
+  ``Redelivery`` notices the restart (Redis's ``run_id`` changes) and
+  gives the worker a new identity, so that its old set belongs to a dead
+  worker and comes back after the heartbeat timeout.  A message finished
+  meanwhile may run twice: every handler is idempotent.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -86,7 +95,7 @@ def use_patient_retries(broker: Broker) -> None:
 
 class Redelivery(Middleware):
     """Puts back dead workers' messages every ``interval_s``, on each queue
-    (and delay queue) this worker consumes."""
+    (and delay queue) the service declares."""
 
     def __init__(self, interval_s: float = 5.0):
         self.interval_s = interval_s
@@ -96,8 +105,10 @@ class Redelivery(Middleware):
     def after_worker_boot(self, broker, worker):
         if not isinstance(broker, RedisBroker):
             return
-        queues = worker.consumer_whitelist or broker.get_declared_queues()
-        names = sorted({name for queue in queues for name in (queue, dq_name(queue))})
+        # Every queue the service declares, not only those this worker
+        # consumes: a dead command worker's messages are put back by a live
+        # projector as well, whichever process type is still running.
+        names = sorted({name for queue in broker.get_declared_queues() for name in (queue, dq_name(queue))})
         self._thread = threading.Thread(
             target=self._loop, args=(broker, names), name="redelivery", daemon=True
         )
@@ -107,8 +118,16 @@ class Redelivery(Middleware):
         self._stop.set()
 
     def _loop(self, broker: RedisBroker, queues: list[str]) -> None:
+        run_id = None
         while not self._stop.wait(self.interval_s):
             try:
+                now = broker.client.info("server").get("run_id")
+                if run_id is not None and now != run_id:
+                    broker.broker_id = str(uuid.uuid4())
+                    log.warning(
+                        "Redis restarted: messages this worker held come back after the heartbeat timeout"
+                    )
+                run_id = now
                 redeliver(broker, queues)
             except redis.RedisError as error:
                 log.warning("could not look for dead workers' messages: %s", error)

@@ -9,7 +9,8 @@ status is not ``succeeded`` at the commit's version, and marks the batch
 dispatched (one store round trip).  ``CommandHandler.dispatch`` writes that
 status only after the follow-ups and the announcement, so a status that
 says so proves they were sent; if Redis lost them, it lost the status
-with them (its append-only file keeps writes in order).  So the command
+with them (its append-only file keeps writes in order), unless the status
+is too young to be safe on disk yet.  So the command
 path pays nothing for the outbox, and dispatching twice is harmless."""
 
 from __future__ import annotations
@@ -17,15 +18,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import redis
 
 from infra.eventstore import EventStore
+from infra.messages import rfc3339
 from infra.statuses import SUCCEEDED, CommandStatuses
 from workers.handler import CommandHandler
 from workers.periodic import run_alone
 
 log = logging.getLogger(__name__)
+
+#: A status younger than this could still be lost with Redis's last second
+#: of writes (``appendfsync everysec``), and what it vouches for with it:
+#: such a commit is dispatched again rather than marked.
+FSYNC_WINDOW_S = 2.0
 
 
 class Outbox:
@@ -61,9 +69,14 @@ class Outbox:
             before_ms = int((self._clock() - self._grace_s) * 1000)
             commits = self._store.undispatched(recorded_before_ms=before_ms, limit=self._batch)
             known = self._statuses.many([commit.command_id for commit in commits])
+            settled_before = rfc3339(datetime.fromtimestamp(self._clock() - FSYNC_WINDOW_S, UTC))
             for commit in commits:
                 status = known.get(commit.command_id)
-                if status is None or (status["status"], status["version"]) != (SUCCEEDED, commit.version_to):
+                if not (
+                    status is not None
+                    and (status["status"], status["version"]) == (SUCCEEDED, commit.version_to)
+                    and (status["completed_at"] or "") < settled_before
+                ):
                     self._handler.dispatch(commit)
                     done += 1
             self._store.mark_dispatched(commits)

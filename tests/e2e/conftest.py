@@ -130,7 +130,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30.
         try:
             requests.get(url + "/commands/00000000-0000-4000-8000-000000000000", timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             time.sleep(0.1)
     raise RuntimeError("web did not listen in time")
 

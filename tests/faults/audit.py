@@ -1,0 +1,252 @@
+"""After the load and the faults: wait until the service settles, then
+account for every ``202`` against the event store, the statuses and the
+read models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from domain import order as orders_domain
+from domain.order import Order
+from domain.product import Product
+from infra.eventstore import Commit, EventStore
+from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
+from infra.mongo import COMMITS, DEAD_LETTERS, ORDERS, connect
+from tests.faults.cluster import Cluster
+from tests.faults.faults import FaultLog
+from tests.faults.load import Ledger
+
+FINAL = {"succeeded", "rejected", "failed"}
+#: ``appendfsync everysec``: what Redis accepted this long before a SIGKILL may be gone.
+FSYNC_WINDOW_S = 1.5
+
+
+@dataclass
+class Report:
+    accepted: int = 0
+    succeeded: int = 0
+    rejected: int = 0
+    failed: int = 0
+    lost: list[str] = field(default_factory=list)
+    lost_in_fsync_window: list[str] = field(default_factory=list)
+    unknown_answers: int = 0
+    disagreeing: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    oversold: list[str] = field(default_factory=list)
+    leaked: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    keys_with_two_commands: list[str] = field(default_factory=list)
+    drift: int = 0
+    drift_output: str = ""
+    dead_letters: int = 0
+    settled_s: float = 0.0
+    longest_redelivery_s: float | None = None
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def broken(self) -> dict[str, int]:
+        return {
+            "lost": len(self.lost),
+            "duplicated": len(self.duplicated) + len(self.gaps),
+            "oversold": len(self.oversold),
+            "leaked": len(self.leaked),
+            "stuck": len(self.stuck),
+            "drift": self.drift,
+            "disagreeing": len(self.disagreeing),
+            "keys": len(self.keys_with_two_commands),
+            "dead letters": self.dead_letters,
+        }
+
+    def summary(self) -> str:
+        redelivery = (
+            "none measured" if self.longest_redelivery_s is None else f"{self.longest_redelivery_s:.1f} s"
+        )
+        return (
+            f"accepted {self.accepted} / succeeded {self.succeeded} / rejected {self.rejected} / "
+            f"failed {self.failed} / lost {len(self.lost)} (+{len(self.lost_in_fsync_window)} in the "
+            f"fsync window of a Redis SIGKILL) / duplicated {len(self.duplicated) + len(self.gaps)} / "
+            f"oversold {len(self.oversold)} / leaked reservations {len(self.leaked)} / "
+            f"stuck orders {len(self.stuck)} / drift {self.drift} / disagreeing statuses "
+            f"{len(self.disagreeing)} / keys with two commands {len(self.keys_with_two_commands)} / "
+            f"dead letters {self.dead_letters} / 503 outcome unknown {self.unknown_answers}; "
+            f"settled {self.settled_s:.1f} s after the last fault; longest redelivery after a kill "
+            f"{redelivery}; restarts {self.restarts}"
+        )
+
+
+def statuses(client: redis.Redis, namespace: str, ids: list[str]) -> dict[str, dict]:
+    found = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        for command_id, raw in zip(
+            batch, client.mget([f"{namespace}:command:{i}" for i in batch]), strict=True
+        ):
+            if raw:
+                found[command_id] = json.loads(raw)
+    return found
+
+
+def settle(cluster: Cluster, ledger: Ledger, *, timeout: float) -> tuple[float, str]:
+    """Wait until every accepted command has ended, the queues are empty,
+    no commit is undispatched and no order is pending; seconds it took,
+    and what was still left if the deadline passed."""
+    from workers.catchup import CatchUp
+
+    settings = cluster.settings
+    ns = settings.redis_namespace
+    ids = [s.command_id for s in ledger.accepted()]
+    started = time.monotonic()
+    left = "?"
+    while time.monotonic() - started < timeout:
+        try:
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            db = connect(settings, appname="faults-audit", serverSelectionTimeoutMS=3000)
+            try:
+                known = statuses(client, ns, ids)
+                open_commands = sum(1 for i in ids if known.get(i, {}).get("status") == "accepted")
+                queued = sum(
+                    client.llen(f"{ns}:{q}") + client.zcard(f"{ns}:{q}.DQ")
+                    for q in (COMMANDS_QUEUE, PROJECTIONS_QUEUE)
+                )
+                held = sum(client.scard(k) for k in client.scan_iter(match=f"{ns}:__acks__.*"))
+                undispatched = db[COMMITS].count_documents({"dispatched": False})
+                pending = db[ORDERS].count_documents({"status": "pending"})
+                heads, cursor = [], ""
+                store = EventStore(db)
+                while cursor is not None:
+                    page, cursor = store.heads_after(cursor)
+                    heads += page
+                projector = type("P", (), {"project": lambda self, note: None})()
+                behind = len(CatchUp(db, projector, client, namespace=ns).behind(heads))
+            finally:
+                client.close()
+                db.client.close()
+        except Exception as error:  # a server still coming back
+            left = f"{type(error).__name__}: {error}"
+            time.sleep(1)
+            continue
+        left = (
+            f"{open_commands} commands still accepted, {queued} messages queued, {held} held, "
+            f"{undispatched} commits undispatched, {pending} orders pending, {behind} streams behind"
+        )
+        if not (open_commands or queued or held or undispatched or pending or behind):
+            return time.monotonic() - started, ""
+        time.sleep(1)
+    return time.monotonic() - started, left
+
+
+def audit(cluster: Cluster, ledger: Ledger, faults: FaultLog) -> Report:
+    settings = cluster.settings
+    report = Report(restarts=dict(cluster.restarts))
+    client = redis.Redis.from_url(settings.redis_url)
+    db = connect(settings, appname="faults-audit")
+    try:
+        accepted = ledger.accepted()
+        report.accepted = len(accepted)
+        known = statuses(client, settings.redis_namespace, [s.command_id for s in accepted])
+        # A 503 that could not tell: the command must have ended, or never been queued.
+        unknown = [s.command_id for s in ledger.sent if s.unknown]
+        report.unknown_answers = len(unknown)
+        for command_id, status in statuses(client, settings.redis_namespace, unknown).items():
+            if status["status"] not in FINAL:
+                report.lost.append(command_id)
+
+        commits = [
+            Commit.from_document(doc)
+            for doc in db[COMMITS].find({}, sort=[("stream_id", 1), ("version_from", 1)])
+        ]
+        by_command: dict[str, Commit] = {}
+        streams: dict[str, list[Commit]] = defaultdict(list)
+        for commit in commits:
+            if commit.command_id in by_command:
+                report.duplicated.append(commit.command_id)
+            by_command[commit.command_id] = commit
+            streams[commit.stream_id].append(commit)
+        for stream_id, history in streams.items():
+            expected = 1
+            for commit in history:
+                if commit.version_from != expected:
+                    report.gaps.append(f"{stream_id}@{commit.version_from}")
+                expected = commit.version_to + 1
+
+        for sent in accepted:
+            status = known.get(sent.command_id)
+            state = status["status"] if status else None
+            if state not in FINAL:
+                in_window = any(kill - FSYNC_WINDOW_S <= sent.at <= kill + 0.5 for kill in faults.redis_kills)
+                (report.lost_in_fsync_window if in_window and state is None else report.lost).append(
+                    sent.command_id
+                )
+                continue
+            setattr(report, state, getattr(report, state) + 1)
+            commit = by_command.get(sent.command_id)
+            if state == "succeeded":
+                # No commit only for a change that changed nothing (a price patched to itself).
+                if commit is None and sent.kind != "patch":
+                    report.disagreeing.append(f"{sent.command_id} succeeded without a commit")
+                elif commit is not None and status["version"] != commit.version_to:
+                    report.disagreeing.append(f"{sent.command_id} says version {status['version']}")
+            elif commit is not None:
+                report.disagreeing.append(f"{sent.command_id} {state} but committed")
+
+        products: dict[str, Product] = {}
+        orders: dict[str, Order] = {}
+        for stream_id, history in streams.items():
+            events = [event for commit in history for event in commit.domain_events()]
+            if history[0].stream_type == "product":
+                products[stream_id] = Product.replay(events)
+            else:
+                orders[stream_id] = Order.replay(events)
+        for product_id, product in products.items():
+            if product.stock_available < 0:
+                report.oversold.append(product_id)
+            for order_id in product.reservations:
+                order = orders.get(order_id)
+                line = order.line(product_id) if order else None
+                if not (
+                    order is not None
+                    and order.status in (orders_domain.PENDING, orders_domain.CONFIRMED)
+                    and line is not None
+                    and line.status == orders_domain.RESERVED
+                ):
+                    report.leaked.append(f"{product_id} holds {order_id}")
+        for order_id, order in orders.items():
+            if order.status == orders_domain.PENDING:
+                report.stuck.append(order_id)
+            for line in order.lines:
+                held = products.get(line.product_id)
+                if (
+                    line.status == orders_domain.RESERVED
+                    and order.status
+                    in (
+                        orders_domain.PENDING,
+                        orders_domain.CONFIRMED,
+                    )
+                    and (held is None or order_id not in held.reservations)
+                ):
+                    report.leaked.append(f"{order_id} line {line.product_id} not held")
+
+        report.keys_with_two_commands = [key for key, ids in ledger.keyed.items() if len(set(ids)) > 1]
+        report.dead_letters = db[DEAD_LETTERS].count_documents({})
+    finally:
+        client.close()
+        db.client.close()
+
+    check = subprocess.run(
+        [sys.executable, "-m", "workers.rebuild", "--check", "--quiet"], env=cluster.env, capture_output=True,
+        text=True, timeout=300, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    report.drift_output = check.stdout[-2000:] + check.stderr[-2000:]
+    report.drift = 0 if check.returncode == 0 else max(1, check.stdout.count("\n") - 1)
+    finite = [s for s in faults.redelivery_s]
+    report.longest_redelivery_s = max(finite) if finite else None
+    return report

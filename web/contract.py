@@ -204,6 +204,12 @@ def _command(body: str | None, summary: str, tag: str) -> dict[str, Any]:
             "415": _problem("the body is not application/json"),
             "422": _problem("the body breaks a rule (errors names each field)"),
             **COMMON,
+            "503": _problem(
+                "Redis or MongoDB did not answer, and nothing was queued; or, titled Outcome Unknown, "
+                "Redis went away while queueing: command_id and Location name the command, whose "
+                "status tells whether it was queued (404: it was not)",
+                {**RETRY_AFTER, "Location": _header("/commands/{command_id}, when the outcome is unknown")},
+            ),
         },
     }
     if body is not None:

@@ -164,18 +164,20 @@ class Cluster:
                 pass
         return victim.pid
 
-    def wait_all_up(self, timeout: float = 60.0) -> None:
+    def wait_all_up(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
+        seen = ""
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200 and all(
-                    self.dramatiq_workers(name) for name in ("worker", "projector")
-                ):
+                health = requests.get(self.url + "/health", timeout=2)
+                workers = {name: len(self.dramatiq_workers(name)) for name in ("worker", "projector")}
+                seen = f"/health {health.status_code} {health.text[:200]}, worker processes {workers}"
+                if health.status_code == 200 and all(workers.values()):
                     return
-            except requests.RequestException:
-                pass
+            except requests.RequestException as error:
+                seen = f"/health: {error}"
             time.sleep(0.3)
-        raise AssertionError("the Procfile's processes did not come back\n" + self.tail())
+        raise AssertionError(f"the Procfile's processes did not come back: {seen}\n" + self.tail())
 
     def tail(self, chars: int = 4000) -> str:
         return "\n".join(

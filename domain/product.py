@@ -15,10 +15,7 @@ from domain.errors import (
     ProductNotFound,
     StockLimitExceeded,
 )
-
-#: The most stock a product can hold: the largest integer every JSON client
-#: reads exactly (2**53 - 1).
-MAX_STOCK = 9_007_199_254_740_991
+from domain.limits import MAX_STOCK
 
 
 @dataclass(frozen=True)

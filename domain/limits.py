@@ -11,3 +11,8 @@ MAX_STOCK = MAX_INT
 #: Lines on one order, and units on one line.
 MAX_LINES = 50
 MAX_QUANTITY = 1000
+
+#: The highest price a product can have (about 1.8 billion in major units):
+#: an order of ``MAX_LINES`` lines of ``MAX_QUANTITY`` units at this price
+#: totals at most ``MAX_INT``.
+MAX_PRICE_CENTS = MAX_INT // (MAX_LINES * MAX_QUANTITY)

@@ -11,11 +11,12 @@ from domain import commands, events
 from domain.errors import (
     CurrencyMismatch,
     InsufficientStock,
+    PriceLimitExceeded,
     ProductAlreadyExists,
     ProductNotFound,
     StockLimitExceeded,
 )
-from domain.limits import MAX_STOCK
+from domain.limits import MAX_PRICE_CENTS, MAX_STOCK
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
     if isinstance(command, commands.CreateProduct):
         if state.exists:
             raise ProductAlreadyExists(f"product {command.product_id} already exists")
+        _check_price(command.price_cents)
         return [
             events.ProductCreated(
                 sku=command.sku,
@@ -164,6 +166,12 @@ def _reserve(state: Product, command: commands.ReserveStock) -> list[events.Even
     ]
 
 
+def _check_price(price_cents: int) -> None:
+    # Bounds every line total and order total (see domain.limits).
+    if price_cents > MAX_PRICE_CENTS:
+        raise PriceLimitExceeded(f"a price is at most {MAX_PRICE_CENTS} cents")
+
+
 def _update(state: Product, changes: dict) -> list[events.Event]:
     produced: list[events.Event] = []
     details = {
@@ -175,5 +183,6 @@ def _update(state: Product, changes: dict) -> list[events.Event]:
         produced.append(events.ProductDetailsChanged(**details))
     price = changes.get("price_cents", state.price_cents)
     if price != state.price_cents:
+        _check_price(price)
         produced.append(events.ProductPriceChanged(price_cents=price, previous_price_cents=state.price_cents))
     return produced

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from domain.limits import MAX_INT, MAX_LINES, MAX_QUANTITY, MAX_STOCK
+from domain.limits import MAX_INT, MAX_LINES, MAX_PRICE_CENTS, MAX_QUANTITY, MAX_STOCK
 
 
 class FullMatch(validate.Regexp):
@@ -55,6 +55,8 @@ def not_blank(value: str) -> None:
 NAME = [validate.Length(min=1, max=200), not_blank]
 DESCRIPTION = validate.Length(max=2000)
 CATEGORY = validate.Length(min=1, max=64)
+PRICE = validate.Range(min=0, max=MAX_PRICE_CENTS)
+#: A bound on prices in a query: any amount a client can send.
 MONEY = validate.Range(min=0, max=MAX_INT)
 
 
@@ -70,7 +72,7 @@ class CreateProductSchema(Schema):
     name = Text(required=True, validate=NAME)
     description = Text(load_default=None, allow_none=True, validate=DESCRIPTION)
     category = Text(load_default=None, allow_none=True, validate=CATEGORY)
-    price_cents = Int(required=True, validate=MONEY)
+    price_cents = Int(required=True, validate=PRICE)
     currency = Text(required=True, validate=CURRENCY)
     stock = Int(load_default=0, validate=validate.Range(min=0, max=MAX_STOCK))
 
@@ -82,7 +84,7 @@ class UpdateProductSchema(Schema):
     name = Text(validate=NAME)
     description = Text(allow_none=True, validate=DESCRIPTION)
     category = Text(allow_none=True, validate=CATEGORY)
-    price_cents = Int(validate=MONEY)
+    price_cents = Int(validate=PRICE)
     sku = Immutable()
     currency = Immutable()
 

@@ -113,6 +113,8 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
         if state.exists:
             raise ProductAlreadyExists(f"product {command.product_id} already exists")
         _check_price(command.price_cents)
+        if command.stock > MAX_STOCK:
+            raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
         return [
             events.ProductCreated(
                 sku=command.sku,

@@ -162,6 +162,9 @@ def test_stock_cannot_pass_the_json_safe_limit():
     decide(state, commands.AdjustStock(product_id="p1", delta=MAX_STOCK - 3))
     with pytest.raises(StockLimitExceeded):
         decide(state, commands.AdjustStock(product_id="p1", delta=MAX_STOCK - 2))
+    assert decide(Product(), replace(CREATE, stock=MAX_STOCK))[0].stock == MAX_STOCK
+    with pytest.raises(StockLimitExceeded):
+        decide(Product(), replace(CREATE, stock=MAX_STOCK + 1))
 
 
 def test_no_order_of_products_at_the_highest_price_totals_past_the_limit():

@@ -35,7 +35,11 @@ class Cursors:
         return hmac.new(self._secret, data, hashlib.sha256).digest()[:16]
 
     def encode(self, query: dict[str, Any], position: list[Any]) -> str:
-        data = json.dumps({"q": query, "p": position}, sort_keys=True, separators=(",", ":")).encode()
+        data = json.dumps({"q": query, "p": position}, sort_keys=True, separators=(",", ":"))
+        return self.seal(data.encode())
+
+    def seal(self, data: bytes) -> str:
+        """``data`` and its signature, as cursor text."""
         return f"{_b64(data)}.{_b64(self._sign(data))}"
 
     def decode(self, cursor: str, query: dict[str, Any]) -> list[Any]:

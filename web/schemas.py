@@ -34,16 +34,23 @@ class Int(fields.Integer):
         return super()._validated(value)
 
 
+def storable(text: str) -> bool:
+    """No lone UTF-16 surrogates, which JSON can spell (``"\\ud800"``) but
+    UTF-8, and so MongoDB, cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Text(fields.String):
-    """A string that can be stored: no lone UTF-16 surrogates, which JSON
-    can spell (``"\\ud800"``) but UTF-8, and so MongoDB, cannot hold."""
+    """A string that can be stored (see ``storable``)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError("must be valid Unicode text (no lone surrogates)") from None
+        if not storable(text):
+            raise ValidationError("must be valid Unicode text (no lone surrogates)")
         return text
 
 

@@ -113,8 +113,7 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
         if state.exists:
             raise ProductAlreadyExists(f"product {command.product_id} already exists")
         _check_price(command.price_cents)
-        if command.stock > MAX_STOCK:
-            raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
+        _check_stock(command.stock)
         return [
             events.ProductCreated(
                 sku=command.sku,
@@ -134,8 +133,7 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
         case commands.AdjustStock():
             if state.stock_available + command.delta < 0:
                 raise InsufficientStock(f"{state.stock_available} available, cannot take {-command.delta}")
-            if state.stock_available + state.stock_reserved + command.delta > MAX_STOCK:
-                raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
+            _check_stock(state.stock_available + state.stock_reserved + command.delta)
             return [events.StockAdjusted(delta=command.delta, reason=command.reason)]
         case commands.ReserveStock():
             return _reserve(state, command)
@@ -166,6 +164,12 @@ def _reserve(state: Product, command: commands.ReserveStock) -> list[events.Even
             name=state.name,
         )
     ]
+
+
+def _check_stock(held: int) -> None:
+    # What a product holds, available and reserved together.
+    if held > MAX_STOCK:
+        raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
 
 
 def _check_price(price_cents: int) -> None:

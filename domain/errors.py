@@ -28,6 +28,10 @@ class StockLimitExceeded(DomainError):
     code = "stock_limit"
 
 
+class PriceLimitExceeded(DomainError):
+    code = "price_limit"
+
+
 class CurrencyMismatch(DomainError):
     code = "currency_mismatch"
 

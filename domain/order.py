@@ -9,9 +9,14 @@ from dataclasses import dataclass, replace
 
 from domain import commands, events
 from domain.errors import InvalidOrderStatus, OrderAlreadyExists, OrderNotFound
+from domain.limits import MAX_INT
 
 PENDING, CONFIRMED, REJECTED, CANCELLED, SHIPPED = "pending", "confirmed", "rejected", "cancelled", "shipped"
 RESERVED, REFUSED, RELEASED = "reserved", "refused", "released"
+
+#: The reason on a line whose reservation would take the order's total past
+#: ``MAX_INT``.
+TOTAL_LIMIT = "total_limit"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,13 @@ class Order:
 
     def line(self, product_id: str) -> Line | None:
         return next((line for line in self.lines if line.product_id == product_id), None)
+
+    @property
+    def total_cents(self) -> int:
+        """What the reserved lines come to."""
+        return sum(
+            line.quantity * (line.unit_price_cents or 0) for line in self.lines if line.status == RESERVED
+        )
 
     @classmethod
     def replay(cls, history: Iterable[events.Event]) -> Order:
@@ -127,9 +139,13 @@ def _reserved(state: Order, command: commands.MarkLineReserved) -> list[events.E
         # give the stock back at once.
         return [reserved, events.OrderLineReleased(command.product_id)]
     after = state.apply(reserved)
+    if after.total_cents > MAX_INT:
+        # No total this large can be stored or read: the product has set the
+        # stock aside, so record that, give it back and refuse the line.
+        released = events.OrderLineReleased(command.product_id)
+        return [reserved, released, *_reject(after.apply(released), command.product_id, TOTAL_LIMIT)]
     if all(line.status == RESERVED for line in after.lines):
-        total = sum(line.quantity * (line.unit_price_cents or 0) for line in after.lines)
-        return [reserved, events.OrderConfirmed(total_cents=total)]
+        return [reserved, events.OrderConfirmed(total_cents=after.total_cents)]
     return [reserved]
 
 
@@ -137,8 +153,11 @@ def _refused(state: Order, command: commands.MarkLineRefused) -> list[events.Eve
     line = state.line(command.product_id)
     if line is None or line.status != PENDING:
         return []
-    refused = events.OrderLineRefused(command.product_id, command.reason)
     if state.status != PENDING:
-        return [refused]
+        return [events.OrderLineRefused(command.product_id, command.reason)]
+    return _reject(state, command.product_id, command.reason)
+
+
+def _reject(state: Order, product_id: str, reason: str) -> list[events.Event]:
     # One refusal rejects the order; what was reserved for it goes back.
-    return [refused, events.OrderRejected(), *_release_reserved(state)]
+    return [events.OrderLineRefused(product_id, reason), events.OrderRejected(), *_release_reserved(state)]

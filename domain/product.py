@@ -11,14 +11,12 @@ from domain import commands, events
 from domain.errors import (
     CurrencyMismatch,
     InsufficientStock,
+    PriceLimitExceeded,
     ProductAlreadyExists,
     ProductNotFound,
     StockLimitExceeded,
 )
-
-#: The most stock a product can hold: the largest integer every JSON client
-#: reads exactly (2**53 - 1).
-MAX_STOCK = 9_007_199_254_740_991
+from domain.limits import MAX_PRICE_CENTS, MAX_STOCK
 
 
 @dataclass(frozen=True)
@@ -114,6 +112,8 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
     if isinstance(command, commands.CreateProduct):
         if state.exists:
             raise ProductAlreadyExists(f"product {command.product_id} already exists")
+        _check_price(command.price_cents)
+        _check_stock(command.stock)
         return [
             events.ProductCreated(
                 sku=command.sku,
@@ -133,8 +133,7 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
         case commands.AdjustStock():
             if state.stock_available + command.delta < 0:
                 raise InsufficientStock(f"{state.stock_available} available, cannot take {-command.delta}")
-            if state.stock_available + state.stock_reserved + command.delta > MAX_STOCK:
-                raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
+            _check_stock(state.stock_available + state.stock_reserved + command.delta)
             return [events.StockAdjusted(delta=command.delta, reason=command.reason)]
         case commands.ReserveStock():
             return _reserve(state, command)
@@ -167,6 +166,18 @@ def _reserve(state: Product, command: commands.ReserveStock) -> list[events.Even
     ]
 
 
+def _check_stock(held: int) -> None:
+    # What a product holds, available and reserved together.
+    if held > MAX_STOCK:
+        raise StockLimitExceeded(f"a product holds at most {MAX_STOCK} in stock")
+
+
+def _check_price(price_cents: int) -> None:
+    # Bounds every line total and order total (see domain.limits).
+    if price_cents > MAX_PRICE_CENTS:
+        raise PriceLimitExceeded(f"a price is at most {MAX_PRICE_CENTS} cents")
+
+
 def _update(state: Product, changes: dict) -> list[events.Event]:
     produced: list[events.Event] = []
     details = {
@@ -178,5 +189,6 @@ def _update(state: Product, changes: dict) -> list[events.Event]:
         produced.append(events.ProductDetailsChanged(**details))
     price = changes.get("price_cents", state.price_cents)
     if price != state.price_cents:
+        _check_price(price)
         produced.append(events.ProductPriceChanged(price_cents=price, previous_price_cents=state.price_cents))
     return produced

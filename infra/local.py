@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def main() -> int:
         if not env.get("API_TOKENS"):
             env["ALLOW_ANONYMOUS"] = "1"
             say("API_TOKENS is not set: serving without tokens (ALLOW_ANONYMOUS=1), on 127.0.0.1 only")
+        if not env.get("CURSOR_SECRET"):
+            # Every web process of this run gets it: their cursors agree.
+            env["CURSOR_SECRET"] = secrets.token_urlsafe(32)
+            say("CURSOR_SECRET is not set: cursors are signed with a secret made for this run")
         for server in servers:
             say(f"embedded {server.name} on {server.url} (pid {server.pid}, files in {data_dir})")
         if not stopping:

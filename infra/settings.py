@@ -22,8 +22,9 @@ class Settings:
     redis_namespace: str = "shop"
     #: How long a command's status can be read after it was accepted.
     command_status_ttl_s: int = 7 * 24 * 3600
-    #: Signs page cursors; the same on every web process.
-    cursor_secret: str = field(default="shop-cursors", repr=False)
+    #: ``CURSOR_SECRET``: signs page cursors; the same on every web process.
+    #: Web refuses to start without one.
+    cursor_secret: str | None = field(default=None, repr=False)
     #: Requests one web process lets wait for ``after=`` at once; beyond
     #: that they answer at once (``Read-Model-Stale`` says if it is stale).
     max_waits: int = 24
@@ -74,7 +75,7 @@ class Settings:
             redis_url=environ["REDIS_URL"],
             redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
             command_status_ttl_s=ttl,
-            cursor_secret=environ.get("CURSOR_SECRET") or "shop-cursors",
+            cursor_secret=environ.get("CURSOR_SECRET") or None,
             api_tokens=_tokens(environ.get("API_TOKENS", "")),
             metrics_token=environ.get("METRICS_TOKEN") or None,
             max_queue_depth=_whole(environ, "MAX_QUEUE_DEPTH", default=10_000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -69,7 +70,9 @@ def create_app(
         order_views = order_views or OrderViews(db, generations)
         history = history or HistoryViews(db)
         versions = versions or ReadModelVersions(db, generations)
-    cursors = Cursors(settings.cursor_secret.encode())
+    # Without a secret (an app built by a test; web.wsgi refuses to start),
+    # a key of this app's own: its cursors are good only here.
+    cursors = Cursors(settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32))
 
     app = falcon.App(
         middleware=[

@@ -12,7 +12,9 @@ from typing import Any
 
 import falcon
 
+from domain.limits import MAX_INT
 from web.problems import Problem
+from web.schemas import storable
 
 
 class InvalidCursor(Exception):
@@ -27,6 +29,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _sort_value(value: Any) -> bool:
+    """A sort value as the service writes them: text MongoDB can hold, or
+    a JSON-safe integer (MongoDB holds at most 64 bits)."""
+    if isinstance(value, str):
+        return storable(value)
+    return type(value) is int and abs(value) <= MAX_INT
+
+
 class Cursors:
     def __init__(self, secret: bytes):
         self._secret = secret
@@ -35,7 +45,11 @@ class Cursors:
         return hmac.new(self._secret, data, hashlib.sha256).digest()[:16]
 
     def encode(self, query: dict[str, Any], position: list[Any]) -> str:
-        data = json.dumps({"q": query, "p": position}, sort_keys=True, separators=(",", ":")).encode()
+        data = json.dumps({"q": query, "p": position}, sort_keys=True, separators=(",", ":"))
+        return self.seal(data.encode())
+
+    def seal(self, data: bytes) -> str:
+        """``data`` and its signature, as cursor text."""
         return f"{_b64(data)}.{_b64(self._sign(data))}"
 
     def decode(self, cursor: str, query: dict[str, Any]) -> list[Any]:
@@ -51,17 +65,23 @@ class Cursors:
             raise InvalidCursor("not a cursor this service made") from exc
         if not hmac.compare_digest(signature, self._sign(data)):
             raise InvalidCursor("not a cursor this service made")
-        decoded = json.loads(data)
+        # Even a validly signed cursor is only trusted to hold what this
+        # service writes: the secret may have leaked.
+        try:
+            decoded = json.loads(data)
+        except (ValueError, RecursionError):
+            raise InvalidCursor("not a cursor this service made") from None
+        if not (isinstance(decoded, dict) and decoded.keys() == {"q", "p"}):
+            raise InvalidCursor("not a cursor this service made")
         if decoded["q"] != query:
             raise InvalidCursor("the cursor belongs to a query with other filters or sort")
         position = decoded["p"]
-        # Even a validly signed cursor carries only a sort value and an id.
         if not (
             isinstance(position, list)
             and len(position) == 2
-            and isinstance(position[0], int | str)
-            and not isinstance(position[0], bool)
+            and _sort_value(position[0])
             and isinstance(position[1], str)
+            and storable(position[1])
         ):
             raise InvalidCursor("not a cursor this service made")
         return position

@@ -43,7 +43,7 @@ EVENTS = "events"
 
 DEFAULT_WAIT_S = 2
 MAX_WAIT_S = 10
-PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
+PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?([0-9]+)\"?", re.IGNORECASE)
 
 
 class SignalHub:
@@ -227,7 +227,12 @@ def prefer_wait(header: str | None) -> int:
     if header:
         match = PREFER_WAIT.search(header)
         if match:
-            return min(int(match.group(1)), MAX_WAIT_S)
+            # Any number of digits is a wait, capped: compare lengths before
+            # converting, which Python refuses past 4,300 digits.
+            digits = match.group(1).lstrip("0") or "0"
+            if len(digits) > len(str(MAX_WAIT_S)):
+                return MAX_WAIT_S
+            return min(int(digits), MAX_WAIT_S)
     return DEFAULT_WAIT_S
 
 

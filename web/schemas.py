@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-#: The largest integer every JSON client reads exactly (2**53 - 1).
-MAX_JSON_INT = 9_007_199_254_740_991
+from domain.limits import MAX_INT, MAX_LINES, MAX_PRICE_CENTS, MAX_QUANTITY, MAX_STOCK
 
 
 class FullMatch(validate.Regexp):
@@ -35,16 +34,23 @@ class Int(fields.Integer):
         return super()._validated(value)
 
 
+def storable(text: str) -> bool:
+    """No lone UTF-16 surrogates, which JSON can spell (``"\\ud800"``) but
+    UTF-8, and so MongoDB, cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Text(fields.String):
-    """A string that can be stored: no lone UTF-16 surrogates, which JSON
-    can spell (``"\\ud800"``) but UTF-8, and so MongoDB, cannot hold."""
+    """A string that can be stored (see ``storable``)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError("must be valid Unicode text (no lone surrogates)") from None
+        if not storable(text):
+            raise ValidationError("must be valid Unicode text (no lone surrogates)")
         return text
 
 
@@ -56,7 +62,9 @@ def not_blank(value: str) -> None:
 NAME = [validate.Length(min=1, max=200), not_blank]
 DESCRIPTION = validate.Length(max=2000)
 CATEGORY = validate.Length(min=1, max=64)
-MONEY = validate.Range(min=0, max=MAX_JSON_INT)
+PRICE = validate.Range(min=0, max=MAX_PRICE_CENTS)
+#: A bound on prices in a query: any amount a client can send.
+MONEY = validate.Range(min=0, max=MAX_INT)
 
 
 class Immutable(fields.Field):
@@ -71,9 +79,9 @@ class CreateProductSchema(Schema):
     name = Text(required=True, validate=NAME)
     description = Text(load_default=None, allow_none=True, validate=DESCRIPTION)
     category = Text(load_default=None, allow_none=True, validate=CATEGORY)
-    price_cents = Int(required=True, validate=MONEY)
+    price_cents = Int(required=True, validate=PRICE)
     currency = Text(required=True, validate=CURRENCY)
-    stock = Int(load_default=0, validate=validate.Range(min=0, max=MAX_JSON_INT))
+    stock = Int(load_default=0, validate=validate.Range(min=0, max=MAX_STOCK))
 
 
 class UpdateProductSchema(Schema):
@@ -83,7 +91,7 @@ class UpdateProductSchema(Schema):
     name = Text(validate=NAME)
     description = Text(allow_none=True, validate=DESCRIPTION)
     category = Text(allow_none=True, validate=CATEGORY)
-    price_cents = Int(validate=MONEY)
+    price_cents = Int(validate=PRICE)
     sku = Immutable()
     currency = Immutable()
 
@@ -96,7 +104,7 @@ class UpdateProductSchema(Schema):
 
 
 class StockAdjustmentSchema(Schema):
-    delta = Int(required=True, validate=validate.Range(min=-MAX_JSON_INT, max=MAX_JSON_INT))
+    delta = Int(required=True, validate=validate.Range(min=-MAX_STOCK, max=MAX_STOCK))
     reason = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
     @validates_schema
@@ -148,14 +156,14 @@ CUSTOMER_ID = FullMatch(r"^[A-Za-z0-9._-]{1,64}$", error="must be 1-64 of A-Z a-
 
 class OrderLineSchema(Schema):
     product_id = fields.UUID(required=True)
-    quantity = Int(required=True, validate=validate.Range(min=1, max=1000))
+    quantity = Int(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
 class PlaceOrderSchema(Schema):
     customer_id = Text(required=True, validate=CUSTOMER_ID)
     currency = Text(required=True, validate=CURRENCY)
     lines = fields.List(
-        fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=50)
+        fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=MAX_LINES)
     )
 
     @validates_schema

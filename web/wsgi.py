@@ -25,4 +25,9 @@ def application():
         logging.getLogger("web").warning(
             "ALLOW_ANONYMOUS=1 is ignored: API_TOKENS are set, every request needs one"
         )
+    if not settings.cursor_secret:
+        # A secret in the source would let anyone sign cursors.
+        raise ConfigurationError(
+            "CURSOR_SECRET is not set: set a secret of your own, the same on every web process"
+        )
     return create_app(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def procfile_env(settings: Settings, port: int) -> dict[str, str]:
         REDIS_URL=settings.redis_url,
         REDIS_NAMESPACE=settings.redis_namespace,
         ALLOW_ANONYMOUS="1",
+        CURSOR_SECRET=secrets.token_urlsafe(32),
     )
     return env
 

@@ -10,7 +10,7 @@ from domain.commands import AdjustStock, CancelOrder, CreateProduct, PlaceOrder,
 from domain.product import Product
 from infra.eventstore import EventStore
 from infra.messages import CommandEnvelope
-from infra.mongo import COMMITS, ORDERS, PRODUCTS
+from infra.mongo import COMMITS, DEAD_LETTERS, ORDERS, PRODUCTS
 
 MUG = "11111111-1111-4111-8111-111111111111"
 PLATE = "22222222-2222-4222-8222-222222222222"
@@ -136,6 +136,35 @@ def test_stock_adjustments_and_reservations_interleave_safely(services, catalog,
     )
     confirmed = db[ORDERS].count_documents({"status": "confirmed"})
     assert product.stock_reserved == confirmed
+
+
+def test_an_order_too_dear_to_total_is_rejected_and_gives_its_stock_back(services, broker, worker, db):
+    # Given two products created, before prices were capped, at about 4.6e15
+    # cents, with 1,000 in stock each
+    from domain.events import ProductCreated
+    from infra.eventstore import Commit
+
+    price = 4_611_686_018_427_388  # 2 x 1,000 x price > 2**63
+    for product_id, sku in ((MUG, "MUG"), (PLATE, "PLATE")):
+        created = ProductCreated(sku, sku.title(), price, "EUR", None, None, 1000)
+        EventStore(db).append(
+            Commit.new(
+                stream_id=product_id, stream_type="product", after_version=0, events=[created],
+                command_id=f"c-{sku}", correlation_id=f"c-{sku}",
+            )
+        )  # fmt: skip
+    # When an order takes all 1,000 of each (a total past 2**63)
+    place(services, [(MUG, 1000), (PLATE, 1000)])
+    drain(broker, worker)
+    # I expect every follow-up applied (none dead-lettered), the order
+    # rejected with the reason, and no unit left reserved
+    assert list(db[DEAD_LETTERS].find({}, {"error": 1})) == []
+    order = db[ORDERS].find_one({"_id": ORDER})
+    assert order["status"] == "rejected"
+    assert "total_limit" in {line["reason"] for line in order["lines"]}
+    for product_id in (MUG, PLATE):
+        product = Product.replay(e for c in EventStore(db).load(product_id) for e in c.domain_events())
+        assert (product.stock_available, product.stock_reserved) == (1000, 0)
 
 
 def test_customer_order_lists_have_their_indexes(db):

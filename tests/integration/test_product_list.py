@@ -2,14 +2,19 @@
 through each matching item exactly once, in order, on an index."""
 
 import itertools
+import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from falcon import testing
 
 from domain.events import ProductCreated
 from domain.projections import product_view
 from infra.mongo import PRODUCTS
+from web.app import create_app
+from web.cursors import Cursors
 from web.views import SORT_FIELDS, ProductFilter, ProductViews
 
 T = datetime(2026, 11, 26, tzinfo=UTC)
@@ -100,3 +105,17 @@ def test_every_filter_and_sort_has_its_index(db, backends, where, sort):
         plan = db[PRODUCTS].find(where.to_mongo()).sort([(field, direction), ("id", direction)]).explain()
         text = str(plan["queryPlanner"]["winningPlan"])
         assert "IXSCAN" in text and "'stage': 'SORT'" not in text
+
+
+def test_a_forged_cursor_past_64_bits_gets_400_not_a_500(settings, db, catalog):
+    # Given a cursor signed with the service's secret but holding a price no
+    # store holds (the secret leaked, or was the old built-in one)
+    own = replace(settings, allow_anonymous=True, cursor_secret="integration-cursors")
+    client = testing.TestClient(create_app(own))
+    forged = json.dumps({"q": {"sort": "price_cents"}, "p": [2**63, "id"]}).encode()
+    cursor = Cursors(b"integration-cursors").seal(forged)
+    # When it pages the real read model
+    answer = client.simulate_get("/products", params={"sort": "price_cents", "cursor": cursor})
+    # I expect 400 naming the cursor
+    assert answer.status_code == 400
+    assert list(answer.json["errors"]) == ["cursor"]

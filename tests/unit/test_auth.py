@@ -97,6 +97,24 @@ def test_api_tokens_are_parsed_and_checked():
         assert bad.split(":")[0] not in str(refused.value) or bad.startswith(":")
 
 
+def test_cursor_secret_has_no_built_in_value():
+    env = {"MONGODB_URI": "mongodb://h/db", "REDIS_URL": "redis://h"}
+    assert Settings.from_env(env).cursor_secret is None
+    assert Settings.from_env({**env, "CURSOR_SECRET": "s3cret"}).cursor_secret == "s3cret"
+
+
+def test_web_refuses_to_start_without_a_cursor_secret(monkeypatch):
+    from web import wsgi
+
+    monkeypatch.setattr(wsgi.logs, "configure", lambda service: None)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://h/db")
+    monkeypatch.setenv("REDIS_URL", "redis://h")
+    monkeypatch.setenv("ALLOW_ANONYMOUS", "1")
+    monkeypatch.delenv("CURSOR_SECRET", raising=False)
+    with pytest.raises(ConfigurationError, match="CURSOR_SECRET"):
+        wsgi.application()
+
+
 # --- inputs that must never reach MongoDB as operators -------------------------------
 
 INJECTIONS_QUERY = [

@@ -1,4 +1,5 @@
 import ast
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -161,3 +162,30 @@ def test_stock_cannot_pass_the_json_safe_limit():
     decide(state, commands.AdjustStock(product_id="p1", delta=MAX_STOCK - 3))
     with pytest.raises(StockLimitExceeded):
         decide(state, commands.AdjustStock(product_id="p1", delta=MAX_STOCK - 2))
+    assert decide(Product(), replace(CREATE, stock=MAX_STOCK))[0].stock == MAX_STOCK
+    with pytest.raises(StockLimitExceeded):
+        decide(Product(), replace(CREATE, stock=MAX_STOCK + 1))
+
+
+def test_no_order_of_products_at_the_highest_price_totals_past_the_limit():
+    from domain.limits import MAX_INT, MAX_LINES, MAX_PRICE_CENTS, MAX_QUANTITY
+
+    units = MAX_LINES * MAX_QUANTITY
+    assert units * MAX_PRICE_CENTS <= MAX_INT < units * (MAX_PRICE_CENTS + 1)
+
+
+def test_a_price_cannot_pass_the_highest_price():
+    from domain.errors import DomainError
+    from domain.limits import MAX_PRICE_CENTS
+
+    at_most = replace(CREATE, price_cents=MAX_PRICE_CENTS)
+    assert decide(Product(), at_most)[0].price_cents == MAX_PRICE_CENTS
+    with pytest.raises(DomainError) as refused:
+        decide(Product(), replace(CREATE, price_cents=MAX_PRICE_CENTS + 1))
+    assert refused.value.code == "price_limit"
+    state = created_state()
+    raise_to = commands.UpdateProduct(product_id="p1", changes={"price_cents": MAX_PRICE_CENTS})
+    assert decide(state, raise_to) == [events.ProductPriceChanged(MAX_PRICE_CENTS, 1250)]
+    with pytest.raises(DomainError) as refused:
+        decide(state, commands.UpdateProduct(product_id="p1", changes={"price_cents": MAX_PRICE_CENTS + 1}))
+    assert refused.value.code == "price_limit"

@@ -4,7 +4,8 @@ import pytest
 
 from domain import commands, events, process
 from domain.errors import CurrencyMismatch, InsufficientStock, InvalidOrderStatus, ProductNotFound
-from domain.order import Order
+from domain.limits import MAX_INT
+from domain.order import REFUSED, REJECTED, RESERVED, Order
 from domain.order import decide as decide_order
 from domain.product import Product
 from domain.product import decide as decide_product
@@ -106,6 +107,37 @@ def test_one_refusal_rejects_the_order_and_releases_what_was_reserved():
     ]
     assert [c for e in produced for c in process.react("order", "o1", e)] == [
         commands.ReleaseStock("p1", "o1")
+    ]
+
+
+def test_an_order_whose_total_would_pass_the_limit_is_rejected_and_holds_no_stock():
+    # Given an order for 1,000 of each of two products whose price (set before
+    # prices were capped) is about 4.6e15 cents: together about 9.2e18, more
+    # than a 64-bit store or a JSON client holds
+    price = 4_611_686_018_427_388  # 2 x 1,000 x price > 2**63
+    state = order_with(("p1", 1000), ("p2", 1000))
+    produced, follow_ups = [], []
+    # When both products answer that they reserved the stock
+    for product_id in ("p1", "p2"):
+        for event in decide_order(state, commands.MarkLineReserved("o1", product_id, "S", "n", price)):
+            state = state.apply(event)
+            produced.append(event)
+            follow_ups += process.react("order", "o1", event)
+    # I expect no total computed, the order rejected with the reason on the
+    # line that passed the limit, and every unit set aside given back
+    assert not any(isinstance(event, events.OrderConfirmed) for event in produced)
+    assert state.status == REJECTED
+    assert state.line("p1").status == REFUSED
+    assert events.OrderLineRefused("p1", "total_limit") in produced
+    assert RESERVED not in {line.status for line in state.lines}
+    assert follow_ups == [commands.ReleaseStock("p1", "o1"), commands.ReleaseStock("p2", "o1")]
+
+
+def test_an_order_total_of_exactly_the_limit_is_confirmed():
+    state = order_with(("p1", 1), ("p2", 1), status_events=[events.OrderLineReserved("p1", "A", "a", 1)])
+    assert decide_order(state, commands.MarkLineReserved("o1", "p2", "B", "b", MAX_INT - 1)) == [
+        events.OrderLineReserved("p2", "B", "b", MAX_INT - 1),
+        events.OrderConfirmed(total_cents=MAX_INT),
     ]
 
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from domain.limits import MAX_PRICE_CENTS
 from infra.statuses import record
 from tests.unit.fakes import IDS, VALID, FakeStatuses, FakeViews, make_client
 from web.views import product_json
@@ -46,6 +47,7 @@ def test_create_product_is_queued_and_accepted(client, bus):
         ({"price_cents": "1250"}, "price_cents"),
         ({"price_cents": True}, "price_cents"),
         ({"price_cents": 2**63}, "price_cents"),
+        ({"price_cents": MAX_PRICE_CENTS + 1}, "price_cents"),
         ({"currency": "eur"}, "currency"),
         ({"currency": "EURO"}, "currency"),
         ({"stock": -1}, "stock"),
@@ -60,6 +62,14 @@ def test_invalid_fields_get_422_naming_the_field_and_nothing_is_queued(client, b
     assert result.json["status"] == 422
     assert list(result.json["errors"]) == [field]
     assert bus.submitted == []
+
+
+def test_the_highest_price_is_accepted_and_the_error_says_what_it_is(client, bus):
+    highest = client.simulate_post("/products", json={**VALID, "price_cents": MAX_PRICE_CENTS})
+    assert highest.status_code == 202
+    result = client.simulate_post("/products", json={**VALID, "price_cents": MAX_PRICE_CENTS + 1})
+    assert str(MAX_PRICE_CENTS) in result.json["errors"]["price_cents"][0]
+    assert len(bus.submitted) == 1
 
 
 def test_missing_fields_are_each_named(client, bus):

@@ -3,6 +3,7 @@ through ``falcon.testing`` with fakes."""
 
 import pytest
 
+from domain.limits import MAX_PRICE_CENTS
 from infra.idempotency import KeyInFlight, KeyReused
 from tests.unit.fakes import IDS, FakeHistory, FakeViews, make_client
 from web.views import ProductFilter
@@ -38,6 +39,7 @@ def test_patch_queues_only_the_fields_sent(client, bus):
         ({"price_cents": -1}, "price_cents"),
         ({"price_cents": None}, "price_cents"),
         ({"price_cents": "5"}, "price_cents"),
+        ({"price_cents": MAX_PRICE_CENTS + 1}, "price_cents"),
         ({"sku": "NEW-SKU"}, "sku"),
         ({"currency": "USD"}, "currency"),
         ({"stock": 5}, "stock"),

@@ -4,6 +4,8 @@ fakes: ``after=``, ``Prefer: wait``, ETag/304 and the Read-Model-* headers."""
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infra.freshness import Head
 from tests.unit.fakes import (
@@ -181,6 +183,34 @@ def test_prefer_wait_defaults_and_caps():
     assert prefer_wait("respond-async, wait=100") == 10
     assert prefer_wait("return=minimal") == 2
     assert prefer_wait("wait=0") == 0
+
+
+def test_a_wait_of_thousands_of_digits_is_capped_not_a_500():
+    client = client_with([status("succeeded", version=2)], versions={PRODUCT: 2})
+    for wait, applied in (("9" * 5000, "wait=10"), ("0" * 5000 + "3", "wait=3")):
+        result = client.simulate_get(
+            f"/products/{PRODUCT}", params={"after": str(IDS[71])}, headers={"Prefer": f"wait={wait}"}
+        )
+        assert result.status_code == 200
+        assert result.headers["Preference-Applied"] == applied
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=st.one_of(
+        st.text(),
+        # thousands of digits, some of them leading zeros
+        st.builds(
+            lambda zeros, ones, tail: f"wait={'0' * zeros}{'1' * ones}{tail}",
+            st.integers(0, 6000),
+            st.integers(0, 8000),
+            st.text("0123456789", max_size=10),
+        ),
+        st.from_regex(r"\A[ ,;a-z]*wait *= *\"?[0-9]{0,6000}\"?[ ,;a-z=0-9]*\Z"),
+    )
+)
+def test_any_prefer_header_gives_a_wait_between_0_and_the_maximum(header):
+    assert 0 <= prefer_wait(header) <= 10
 
 
 def test_reads_go_on_without_redis_and_say_what_they_cannot_know():

@@ -12,11 +12,13 @@ ratio.  Uses MONGODB_URI / REDIS_URL when set, else starts embedded ones.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from domain.events import ProductCreated, StockAdjusted
@@ -26,19 +28,22 @@ from infra.mongo import COMMITS, connect, ensure_indexes
 from infra.settings import Settings
 
 
-def seed(db, products: int, events: int) -> int:
+def seed(db, products: int, events: int, *, recorded_at: datetime | None = None) -> int:
+    """``products`` products of ``events`` events each, one commit per event
+    (recorded now, or at ``recorded_at``)."""
     commits = []
     for i in range(products):
         product_id = str(uuid.uuid4())
         created = ProductCreated(f"B-{i}", f"Item {i}", 100 + i, "EUR", None, "bench", 10)
         adjustments = [StockAdjusted(1, None) for _ in range(events - 1)]
         for n, batch in enumerate([[created], *([a] for a in adjustments)]):
-            commits.append(
-                Commit.new(
-                    stream_id=product_id, stream_type="product", after_version=n, events=batch,
-                    command_id=str(uuid.uuid4()), correlation_id="bench",
-                ).to_document()
+            commit = Commit.new(
+                stream_id=product_id, stream_type="product", after_version=n, events=batch,
+                command_id=str(uuid.uuid4()), correlation_id="bench",
             )  # fmt: skip
+            if recorded_at is not None:
+                commit = dataclasses.replace(commit, recorded_at=recorded_at)
+            commits.append(commit.to_document())
     for start in range(0, len(commits), 5000):
         db[COMMITS].insert_many(commits[start : start + 5000])
     return len(commits)

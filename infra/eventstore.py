@@ -227,12 +227,16 @@ class EventStore:
         )
         return [Commit.from_document(doc) for doc in cursor]
 
-    def heads_recorded_since(self, since_ms: int) -> list[Head]:
-        """The last version of every stream with a commit recorded at or
-        after ``since_ms`` (integers: exact on every server)."""
+    def heads_recorded_since(self, since_ms: int, *, stream_type: str | None = None) -> list[Head]:
+        """The last version of every stream (of ``stream_type``, if given)
+        with a commit recorded at or after ``since_ms`` (integers: exact on
+        every server)."""
+        match: dict = {"recorded_ms": {"$gte": since_ms}}
+        if stream_type is not None:
+            match["stream_type"] = stream_type
         found = self._commits.aggregate(
             [
-                {"$match": {"recorded_ms": {"$gte": since_ms}}},
+                {"$match": match},
                 {
                     "$group": {
                         "_id": "$stream_id",

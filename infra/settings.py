@@ -31,6 +31,10 @@ class Settings:
     #: Seconds between catch-up passes that heal read models whose
     #: notifications were lost.
     catch_up_interval_s: float = 15.0
+    #: ``REBUILD_LEASE``: seconds a rebuild holds its generation without
+    #: renewing (it renews every third of that); a rebuild that died gives
+    #: way this long after its last renewal.
+    rebuild_lease_s: float = 30.0
     #: ``API_TOKENS``: token -> the widest scope it holds.
     api_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     #: Commands are refused (503) while the ``commands`` queue is deeper.
@@ -82,6 +86,7 @@ class Settings:
             allow_anonymous=environ.get("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
             catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL", default=15.0),
             heartbeat_timeout_s=_seconds(environ, "WORKER_HEARTBEAT_TIMEOUT", default=45.0),
+            rebuild_lease_s=_seconds(environ, "REBUILD_LEASE", default=30.0),
             max_waits=_whole(
                 environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
             ),

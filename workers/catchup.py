@@ -15,6 +15,9 @@ and re-projects those behind, from the event store.  It looks at:
 - the streams that failed to re-project in an earlier pass, until they
   succeed.
 
+Before that, it lets go of a generation whose rebuild died (its lease
+lapsed), so that projectors stop writing to it.
+
 Each pass also measures, from those same facts, how far each read model
 lags (``shop_projection_lag_*``): a measure, overwritten every pass, not a
 running total that a crash could offset."""
@@ -34,6 +37,7 @@ from infra.eventstore import EventStore, Head
 from infra.generations import BY_STREAM_TYPE, Generations
 from workers.periodic import run_alone
 from workers.projector import Projector
+from workers.rebuild import clean_up_lapsed
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ class CatchUp:
         sweep_page: int = 2000,
         clock: Callable[[], float] = time.time,
     ):
+        self._db = db
         self._store = EventStore(db)
         self._generations = Generations(db)
         self._projector = projector
@@ -98,6 +103,9 @@ class CatchUp:
         """One pass; the stream ids it healed.  A stream that fails to
         project is logged, remembered and tried again next pass (or, if it
         keeps failing, left to the dead letters); the others go on."""
+        # A rebuild that died leaves a generation that projectors would
+        # write to for ever: once its lease lapsed, let it go.
+        clean_up_lapsed(self._db, self._generations, clock=self._clock)
         now_ms = int(self._clock() * 1000)
         until_ms = now_ms - int(self._grace_s * 1000)
         raw = self._redis.get(self._checkpoint_key)

@@ -11,6 +11,13 @@ within a second), and a last pass brings up any stream that moved during
 the replay, so nothing committed meanwhile is lost or applied twice (every
 write is conditional on the document's version).
 
+A rebuild holds its generation by a lease (``REBUILD_LEASE``, 30 s) that
+it renews every third of that and before every write.  ``--abandon`` ends
+the lease: the rebuild stops at its next renewal, switches nothing and
+drops its generation.  A rebuild whose process died leaves its lease to
+lapse; then the next rebuild takes over, or the catch-up's
+:func:`clean_up_lapsed` clears it, and projectors stop writing to it.
+
 ``customer_orders`` is served by the ``orders`` read model (by its
 customer index): rebuilding it rebuilds ``orders``.
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,8 +44,10 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from domain.events import event_from_dict
-from infra.generations import READ_MODELS, Generations
+from infra.eventstore import EventStore
+from infra.generations import READ_MODELS, Generations, LeaseLost
 from infra.mongo import COMMITS, ORDERS, PRODUCTS, read_model_indexes
+from infra.settings import Settings
 from workers.deadletters import DeadLetters
 from workers.projector import VIEWS, Projector
 
@@ -100,9 +110,15 @@ class Replay:
             yield stream_id, commits
 
     def into(
-        self, name: str, target: Collection, on_progress: Callable[[int, int], None] | None = None
+        self,
+        name: str,
+        target: Collection,
+        on_progress: Callable[[int, int], None] | None = None,
+        *,
+        guard: Callable[[], None] | None = None,
     ) -> Report:
-        """Replay read model ``name`` into ``target``."""
+        """Replay read model ``name`` into ``target``; ``guard`` is called
+        before every write, and stops the replay by raising."""
         stream_type = READ_MODELS[name]
         _, view = VIEWS[stream_type]
         report = Report(name)
@@ -127,11 +143,15 @@ class Replay:
             if doc is not None:
                 batch.append({"_id": stream_id, "id": stream_id, **doc})
             if len(batch) >= self._batch_size:
+                if guard:
+                    guard()
                 write_batch(target, batch)
                 batch = []
             if on_progress:
                 on_progress(1, events)
         if batch:
+            if guard:
+                guard()
             write_batch(target, batch)
         report.seconds = time.monotonic() - started
         return report
@@ -197,6 +217,82 @@ def baseline(db: Database, name: str, replay: Replay) -> Report:
     return report
 
 
+class Lease:
+    """A rebuild's hold on its generation, in the pointer document: renewed
+    by a thread of its own every third of its length, and by the rebuild
+    before each write (:meth:`renew` raises :class:`LeaseLost` once an
+    abandon or a takeover ended it)."""
+
+    def __init__(
+        self,
+        generations: Generations,
+        name: str,
+        generation: str,
+        *,
+        lease_s: float,
+        clock: Callable[[], float],
+    ):
+        self._generations = generations
+        self.name = name
+        self.generation = generation
+        self.owner = uuid.uuid4().hex
+        self._lease_ms = int(lease_s * 1000)
+        self._every_s = lease_s / 3
+        self._clock = clock
+        self._stop = threading.Event()
+        self._keeper = threading.Thread(target=self._keep, name=f"lease {generation}", daemon=True)
+
+    def claim(self) -> str | None:
+        """Take the pointer and start renewing; returns the generation of a
+        lapsed rebuild taken over, or None.
+
+        Raises:
+          RuntimeError: another rebuild of the read model holds a live lease.
+        """
+        replaced = self._generations.begin(
+            self.name, self.generation, owner=self.owner, now_ms=self._now_ms(), lease_ms=self._lease_ms
+        )
+        self._keeper.start()
+        return replaced
+
+    def renew(self) -> None:
+        """Extend the lease by its length from now.
+
+        Raises:
+          LeaseLost: the rebuild was abandoned or taken over.
+        """
+        if not self._generations.renew(
+            self.name, self.generation, owner=self.owner, now_ms=self._now_ms(), lease_ms=self._lease_ms
+        ):
+            raise LeaseLost(f"the rebuild of {self.generation} was abandoned or taken over")
+
+    def release(self) -> None:
+        """Stop renewing (the pointer is left as it is)."""
+        self._stop.set()
+        if self._keeper.is_alive() and self._keeper is not threading.current_thread():
+            self._keeper.join()
+
+    def _keep(self) -> None:
+        failures = 0
+        while not self._stop.wait(self._every_s):
+            try:
+                self.renew()
+                failures = 0
+            except LeaseLost:
+                log.warning("%s: lease lost; the rebuild stops at its next write", self.generation)
+                return
+            except Exception:
+                # The rebuild's own renewal before its next write finds out
+                # too; after a whole lease without one, it has lapsed anyway.
+                failures += 1
+                log.exception("%s: could not renew the lease", self.generation)
+                if failures >= 3:
+                    return
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
 class Rebuilder:
     def __init__(
         self,
@@ -206,57 +302,88 @@ class Rebuilder:
         dead_letters: DeadLetters,
         *,
         batch_size: int = 500,
+        lease_s: float = Settings.rebuild_lease_s,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ):
         self._db = db
         self._projector = projector
         self._generations = generations
         self._replay = Replay(db, dead_letters, batch_size=batch_size)
+        self._batch_size = batch_size
+        self._lease_s = lease_s
         self._sleep = sleep
+        self._clock = clock
+        self._leases: dict[str, Lease] = {}
 
     @property
     def replay(self) -> Replay:
         return self._replay
 
     def begin(self, name: str) -> Collection:
-        """Claim the pointer for a new generation, create it, and have
-        projectors write to it too."""
+        """Claim the pointer for a new generation under a lease, create it,
+        and have projectors write to it too; drop the generation of a dead
+        rebuild it took over.
+
+        Raises:
+          RuntimeError: another rebuild of ``name`` holds a live lease.
+        """
         generation = f"{name}__{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
-        self._generations.begin(name, generation)
+        lease = Lease(self._generations, name, generation, lease_s=self._lease_s, clock=self._clock)
+        replaced = lease.claim()
+        self._leases[name] = lease
         target = self._db[generation]
-        read_model_indexes(target, name)
-        # Every projector sees the new generation within the pointer's TTL;
-        # after that, each commit reaches it through them or the replay.
-        self._sleep(2 * self._generations.ttl_s)
+        try:
+            read_model_indexes(target, name)
+            # Every projector sees the new generation within the pointer's
+            # TTL; after that, each commit reaches it through them or the
+            # replay, and none writes to the generation it replaced.
+            self._sleep(2 * self._generations.ttl_s)
+        except BaseException:
+            self._give_up(name, target)
+            raise
+        finally:
+            if replaced is not None:
+                log.warning("%s: took over from %s, whose rebuild's lease lapsed", name, replaced)
+                drop_unless_named(self._db, self._generations, name, replaced)
         return target
 
-    def settle(self, name: str, target: Collection, since: datetime) -> int:
-        """Bring up every stream committed during the replay that the new
-        generation does not hold yet at its head."""
+    def settle(self, name: str, target: Collection, since_ms: int) -> int:
+        """Bring up every stream committed since ``since_ms`` (epoch ms:
+        integer ranges are exact on every server) that the new generation
+        does not hold yet at its head (renewing the lease every batch of
+        streams, when this rebuild holds one)."""
         stream_type = READ_MODELS[name]
-        heads = self._db[COMMITS].aggregate(
-            [
-                {"$match": {"stream_type": stream_type, "recorded_at": {"$gte": since}}},
-                {"$group": {"_id": "$stream_id", "version": {"$max": "$version_to"}}},
-            ]
-        )
+        heads = EventStore(self._db).heads_recorded_since(since_ms, stream_type=stream_type)
         _, view = VIEWS[stream_type]
+        lease = self._leases.get(name)
         moved = 0
-        for head in heads:
-            note = {"stream_id": head["_id"], "stream_type": stream_type, "version_from": -1}
+        for seen, head in enumerate(heads):
+            if lease is not None and seen % self._batch_size == 0:
+                lease.renew()
+            note = {"stream_id": head.stream_id, "stream_type": stream_type, "version_from": -1}
             try:
-                if self._projector.project_into(
-                    target, view, {**note, "version_to": head["version"]}
-                ).changed:
+                if self._projector.project_into(target, view, {**note, "version_to": head.version}).changed:
                     moved += 1
             except Exception:
-                log.exception("could not bring %s up in the new generation", head["_id"])
+                log.exception("could not bring %s up in the new generation", head.stream_id)
         return moved
 
     def finish(self, name: str, target: Collection) -> str:
         """Switch queries to ``target``; drop the old generation once every
-        process has seen the switch."""
-        old = self._generations.switch(name, target.name)
+        process has seen the switch.
+
+        Raises:
+          LeaseLost: the rebuild was abandoned or taken over; ``target`` is
+            dropped and nothing switched.
+        """
+        lease = self._leases.pop(name)
+        lease.release()
+        try:
+            old = self._generations.switch(name, target.name, owner=lease.owner)
+        except LeaseLost:
+            drop_unless_named(self._db, self._generations, name, target.name, sleep=self._sleep)
+            raise
         self._sleep(2 * self._generations.ttl_s)
         if old != target.name:
             self._db[old].drop()
@@ -264,31 +391,96 @@ class Rebuilder:
 
     def abandon(self, name: str) -> str | None:
         """Give up the rebuild of ``name`` under way (or one that died):
-        projectors stop writing to its generation, which is then dropped."""
+        projectors stop writing to its generation, which is then dropped.
+        A rebuild still running stops at its next renewal and drops it too,
+        after its last write."""
+        lease = self._leases.pop(name, None)
+        if lease is not None:
+            lease.release()
         building = self._generations.pointer(name, fresh=True)["building"]
-        if building is None:
+        if building is None or not self._generations.abandon(name, building):
             return None
-        self._generations.abandon(name, building)
-        # A projector may hold the old pointer for a moment: let it pass
-        # before dropping, or its write would bring the collection back.
-        self._sleep(2 * self._generations.ttl_s)
-        self._db[building].drop()
+        drop_unless_named(self._db, self._generations, name, building, sleep=self._sleep)
         return building
 
     def rebuild(self, name: str, on_progress: Callable[[int, int], None] | None = None) -> Report:
+        """Replay ``name`` into a new generation and switch queries to it.
+
+        Raises:
+          RuntimeError: another rebuild of ``name`` holds a live lease.
+          LeaseLost: this rebuild was abandoned or taken over meanwhile; it
+            stopped writing, switched nothing and dropped its generation.
+        """
         # A minute of slack: commits recorded by clocks a little behind.
-        since = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 60, UTC)
-        target = None
+        since_ms = int((time.time() - 60) * 1000)
+        target = self.begin(name)
         try:
-            target = self.begin(name)
-            report = self._replay.into(name, target, on_progress)
-            self.settle(name, target, since)
+            report = self._replay.into(name, target, on_progress, guard=self._leases[name].renew)
+            self.settle(name, target, since_ms)
         except BaseException:
-            if target is not None:
-                self.abandon(name)
+            self._give_up(name, target)
             raise
         self.finish(name, target)
         return report
+
+    def _give_up(self, name: str, target: Collection) -> None:
+        """Stop renewing, end the lease if it is still ours (never one that
+        took over), and drop ``target`` once nothing writes to it."""
+        lease = self._leases.pop(name, None)
+        if lease is not None:
+            lease.release()
+            self._generations.abandon(name, target.name, owner=lease.owner)
+        drop_unless_named(self._db, self._generations, name, target.name, sleep=self._sleep)
+
+
+def drop_unless_named(
+    db: Database,
+    generations: Generations,
+    name: str,
+    generation: str,
+    *,
+    sleep: Callable[[float], None] | None = None,
+) -> bool:
+    """Drop ``generation`` of read model ``name``, which the pointer no
+    longer names, after ``sleep``-ing out the pointer's TTL twice when given
+    (a projector may still hold the old pointer: its write would bring the
+    collection back).  Never drops what the pointer names."""
+    if sleep is not None:
+        sleep(2 * generations.ttl_s)
+    pointer = generations.pointer(name, fresh=True)
+    if generation in (pointer["active"], pointer["building"]):
+        return False
+    db[generation].drop()
+    return True
+
+
+def clean_up_lapsed(
+    db: Database,
+    generations: Generations | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Clear every read model's generation whose rebuild's lease has lapsed
+    (its process died), so projectors stop writing to it, and drop it.
+
+    Safe to call from any number of processes at once: each generation is
+    cleared by one conditional update, which one of them wins.  Costs one
+    read per read model; only when it cleared something does it wait twice
+    the pointer's TTL (2 s) before dropping.
+
+    Returns:
+      The generations cleared and dropped.
+    """
+    generations = generations or Generations(db)
+    now_ms = int(clock() * 1000)
+    cleared = [(name, g) for name in READ_MODELS if (g := generations.clear_lapsed(name, now_ms))]
+    if cleared:
+        sleep(2 * generations.ttl_s)
+    for name, generation in cleared:
+        log.warning("%s: cleared %s, whose rebuild's lease lapsed", name, generation)
+        drop_unless_named(db, generations, name, generation)
+    return [generation for _, generation in cleared]
 
 
 # --- drift check ------------------------------------------------------------------------
@@ -414,7 +606,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from infra.broker import build_broker
     from infra.mongo import connect
-    from infra.settings import Settings
     from workers.bootstrap import build_services
 
     parser = argparse.ArgumentParser(prog="python -m workers.rebuild", description=__doc__.split("\n\n")[0])
@@ -436,8 +627,10 @@ def main(argv: list[str] | None = None) -> int:
     generations = Generations(db)
     names = ALIASES[args.name or "all"]
 
+    rebuilder = Rebuilder(
+        db, services.projector, generations, services.dead_letters, lease_s=settings.rebuild_lease_s
+    )
     if args.abandon:
-        rebuilder = Rebuilder(db, services.projector, generations, services.dead_letters)
         for name in names:
             dropped = rebuilder.abandon(name)
             print(f"{name}: abandoned {dropped}" if dropped else f"{name}: no rebuild under way")
@@ -455,13 +648,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{drift} difference(s)" if drift else "no drift")
         return 1 if drift else 0
 
-    rebuilder = Rebuilder(db, services.projector, generations, services.dead_letters)
     for name in names:
         streams, events = rebuilder.replay.count(READ_MODELS[name])
         floor = baseline(db, name, rebuilder.replay) if args.baseline else None
         with tqdm(total=events, unit=" events", desc=f"rebuild {name}", disable=args.quiet) as bar:
             progress = StreamsAndEvents(bar, streams)
-            report = rebuilder.rebuild(name, progress)
+            try:
+                report = rebuilder.rebuild(name, progress)
+            except LeaseLost as exc:
+                print(f"{name}: {exc}; stopped, nothing switched", file=sys.stderr)
+                return 1
         print(
             f"rebuilt {name}: {report.streams} streams, {report.events} events in {report.seconds:.2f} s "
             f"({report.events_per_s:,.0f} events/s)"

@@ -180,7 +180,8 @@ def test_a_building_generation_behind_is_healed_too(services, db, broker, redis_
     # Given a rebuild under way whose new generation has not got the product
     # (its replay died, say), while the active one is up to date
     generations = Generations(db)
-    generations.begin(PRODUCTS, "products_g2")
+    now_ms = int(time.time() * 1000)
+    generations.begin(PRODUCTS, "products_g2", owner="a-live-rebuild", now_ms=now_ms, lease_ms=3_600_000)
     services.projector._generations.ttl_s = 0
     building = generations.targets(PRODUCTS)[1]
     assert building.find_one({"_id": MUG}) is None
@@ -238,3 +239,17 @@ def test_projection_lag_is_measured_from_the_store_and_cannot_drift(
     clock.now += 15
     catch_up.run_once()
     assert set(lag_metrics(redis_client, settings).values()) == {0}
+
+
+def test_a_pass_lets_go_of_a_generation_whose_rebuild_died(services, db, redis_client, settings):
+    from infra.generations import Generations
+
+    # Given a rebuild that died an hour ago, its lease long lapsed
+    generations = Generations(db)
+    an_hour_ago_ms = int((time.time() - 3600) * 1000)
+    generations.begin(PRODUCTS, "products_dead", owner="dead", now_ms=an_hour_ago_ms, lease_ms=30_000)
+    db["products_dead"].insert_one({"_id": "x", "version": 1})
+    # When a catch-up pass runs, I expect projectors to write only the active generation again
+    CatchUp(db, services.projector, redis_client, namespace=settings.redis_namespace).run_once()
+    assert generations.pointer(PRODUCTS, fresh=True)["building"] is None
+    assert "products_dead" not in db.list_collection_names()

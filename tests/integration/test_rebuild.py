@@ -1,25 +1,33 @@
 """Rebuilds, drift checks and dead letters against the real store."""
 
 import dataclasses
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from dramatiq import Worker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.rebuild import seed
 from domain.commands import AdjustStock, CreateProduct, PlaceOrder, UpdateProduct
 from domain.projections import product_view
 from infra.eventstore import EventStore
-from infra.generations import Generations
+from infra.generations import Generations, LeaseLost
 from infra.messages import CommandEnvelope, Publisher, notification
-from infra.mongo import COMMITS, ORDERS, PRODUCTS, READ_MODEL_POINTERS
+from infra.mongo import COMMITS, ORDERS, PRODUCTS, READ_MODEL_INDEXES, READ_MODEL_POINTERS
 from workers.actors import declare
 from workers.deadletters import DeadLetters
 from workers.handler import CommandHandler
 from workers.projector import VIEWS, Projector
-from workers.rebuild import Rebuilder, check
+from workers.rebuild import Rebuilder, check, clean_up_lapsed
 
 PRODUCTS_IDS = [f"aaaaaaaa-0000-4000-8000-00000000000{i}" for i in range(4)]
 ORDER = "bbbbbbbb-0000-4000-8000-000000000001"
@@ -107,7 +115,7 @@ def test_commits_made_during_a_rebuild_reach_the_new_generation(services, db):
     # a change lands and is projected while the new generation is empty
     services.commands.handle(CommandEnvelope.wrap(AdjustStock(PRODUCTS_IDS[0], 3), command_id="during-1"))
     project_everything(services, db)
-    since = db[COMMITS].find_one({"command_id": "c0"})["recorded_at"]
+    since = db[COMMITS].find_one({"command_id": "c0"})["recorded_ms"]
     rebuild.replay.into(PRODUCTS, target)
     # another lands after the replay read its stream, unannounced
     services.commands.handle(CommandEnvelope.wrap(AdjustStock(PRODUCTS_IDS[1], 4), command_id="during-2"))
@@ -281,9 +289,7 @@ def test_read_models_end_equal_to_a_fresh_replay(services, db, broker, data):
             step = steps.pop(0)
             if step == "begin":
                 target = rebuild.begin(PRODUCTS)
-                from datetime import UTC, datetime
-
-                since = datetime(2000, 1, 1, tzinfo=UTC)
+                since = 0
             elif step == "replay":
                 rebuild.replay.into(PRODUCTS, target)
             else:
@@ -333,3 +339,246 @@ def test_a_command_that_cannot_be_applied_holds_up_no_projection(services, db):
     )
     assert "stuck" not in live_docs(db, PRODUCTS)[PRODUCTS_IDS[0]]
     assert [letter["_id"] for letter in letters.all()] == [f"handle_command:{PRODUCTS_IDS[0]}:c-bad"]
+
+
+# --- the rebuild's lease: a rebuild that dies or is abandoned ------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)  # seeded commits leave the last pass nothing to do
+
+
+class Clock:
+    def __init__(self, now: float = 1_900_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pointer(db, name=PRODUCTS):
+    return db[READ_MODEL_POINTERS].find_one({"_id": name}) or {}
+
+
+def leave_a_dead_rebuild(db, clock, generation=f"{PRODUCTS}__dead", lease_s=30):
+    """The pointer as a rebuild killed after its claim leaves it."""
+    Generations(db).begin(
+        PRODUCTS, generation, owner="killed", now_ms=int(clock() * 1000), lease_ms=lease_s * 1000
+    )
+    return generation
+
+
+def adjust_and_project(services, db, product_id, command_id, projector=None):
+    services.commands.handle(CommandEnvelope.wrap(AdjustStock(product_id, 1), command_id=command_id))
+    commit = EventStore(db).find_by_command(product_id, command_id)
+    (projector or services.projector).project(notification(commit))
+
+
+def test_a_rebuild_refuses_a_live_lease_and_takes_over_a_lapsed_one(services, db):
+    # Given a rebuild that died after claiming products, its lease still running
+    fill(services)
+    clock = Clock()
+    dead = leave_a_dead_rebuild(db, clock, lease_s=30)
+    generations = Generations(db, ttl_s=0)
+    projector = Projector(services.projector._store, db, generations=generations)
+    adjust_and_project(services, db, PRODUCTS_IDS[0], "while-dead", projector)
+    assert dead in db.list_collection_names()  # projectors double-write to it
+    rebuild = Rebuilder(
+        db, projector, generations, services.dead_letters, batch_size=3, sleep=no_sleep, clock=clock
+    )
+    # When a rebuild starts before the lease lapsed, I expect it refused
+    with pytest.raises(RuntimeError, match="lease"):
+        rebuild.rebuild(PRODUCTS)
+    # and once it lapsed, the rebuild takes over, drops the dead generation and switches
+    clock.now += 31
+    assert rebuild.rebuild(PRODUCTS).streams == 4
+    after = pointer(db)
+    assert after["active"].startswith(f"{PRODUCTS}__") and after["building"] is None
+    assert dead not in db.list_collection_names()
+    adjust_and_project(services, db, PRODUCTS_IDS[0], "after", projector)
+    assert dead not in db.list_collection_names()
+    assert live_docs(db, PRODUCTS)[PRODUCTS_IDS[0]]["stock_available"] == 5 + 1 + 1 + 1
+
+
+def test_clean_up_lapsed_clears_a_dead_rebuild_so_projectors_stop_double_writing(services, db):
+    fill(services)
+    clock = Clock()
+    dead = leave_a_dead_rebuild(db, clock, lease_s=30)
+    generations = Generations(db, ttl_s=0)
+    # While the lease runs, the clean-up leaves it alone
+    assert clean_up_lapsed(db, generations, clock=clock, sleep=no_sleep) == []
+    assert pointer(db)["building"] == dead
+    # Once it lapsed, the clean-up clears the pointer and drops the generation
+    clock.now += 30.001
+    assert clean_up_lapsed(db, generations, clock=clock, sleep=no_sleep) == [dead]
+    assert pointer(db)["building"] is None
+    assert dead not in db.list_collection_names()
+    projector = Projector(services.projector._store, db, generations=generations)
+    adjust_and_project(services, db, PRODUCTS_IDS[1], "later", projector)
+    assert dead not in db.list_collection_names()
+    assert live_docs(db, PRODUCTS)[PRODUCTS_IDS[1]]["stock_available"] == 5 + 2 + 1
+    # and a second pass finds nothing to do
+    assert clean_up_lapsed(db, generations, clock=clock, sleep=no_sleep) == []
+
+
+def test_a_live_rebuild_that_is_abandoned_stops_without_recreating_its_generation(services, db):
+    fill(services)
+    generations = Generations(db, ttl_s=0)
+    live = Rebuilder(db, services.projector, generations, services.dead_letters, batch_size=1, sleep=no_sleep)
+    operator = Rebuilder(db, services.projector, generations, services.dead_letters, sleep=no_sleep)
+    abandoned = []
+
+    def abandon_midway(streams, events):
+        if not abandoned:
+            abandoned.append(operator.abandon(PRODUCTS))
+
+    # When an operator abandons the rebuild while it replays
+    with pytest.raises(LeaseLost):
+        live.rebuild(PRODUCTS, abandon_midway)
+    # I expect it stopped: nothing switched, its generation gone for good
+    [generation] = abandoned
+    assert pointer(db)["active"] == PRODUCTS and pointer(db)["building"] is None
+    assert generation not in db.list_collection_names()
+    # and the next rebuild runs
+    assert live.rebuild(PRODUCTS).streams == 4
+
+
+def test_a_rebuild_that_lost_its_lease_leaves_the_one_that_took_over_alone(services, db):
+    fill(services)
+    clock = Clock()
+    generations = Generations(db, ttl_s=0)
+    slow = Rebuilder(
+        db, services.projector, generations, services.dead_letters, batch_size=1, sleep=no_sleep, clock=clock
+    )
+    other = Rebuilder(db, services.projector, generations, services.dead_letters, sleep=no_sleep, clock=clock)
+    taken = []
+
+    def stall_then_lose_the_lease(streams, events):
+        if not taken:
+            clock.now += 3600  # a pause far past the lease
+            other.begin(PRODUCTS)
+            taken.append(pointer(db)["building"])
+
+    with pytest.raises(LeaseLost):
+        slow.rebuild(PRODUCTS, stall_then_lose_the_lease)
+    # I expect the rebuild that took over untouched, and able to finish
+    [successor] = taken
+    assert pointer(db)["building"] == successor
+    assert successor in db.list_collection_names()
+    assert [c for c in db.list_collection_names() if c.startswith(f"{PRODUCTS}__")] == [successor]
+    target = db[successor]
+    other.replay.into(PRODUCTS, target)
+    other.finish(PRODUCTS, target)
+    assert pointer(db)["active"] == successor
+
+
+def rebuild_cli(settings, *args, lease_s: float = 30.0) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "MONGODB_URI": settings.mongodb_uri,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_NAMESPACE": settings.redis_namespace,
+        "REBUILD_LEASE": str(lease_s),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.rebuild", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def ended(process: subprocess.Popen) -> None:
+    """Kill the process we started, by its PID, if it still runs."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate(timeout=10)
+
+
+def wait_for_replay(db, process, timeout=60.0) -> str:
+    """The generation ``process`` is filling, once it holds documents."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        building = pointer(db).get("building")
+        if building and db[building].find_one({}, {"_id": 1}) is not None:
+            return building
+        time.sleep(0.01)
+    raise AssertionError("the rebuild did not start replaying in time")
+
+
+def indexed(collection, name) -> bool:
+    keys = {tuple(tuple(k) for k in index["key"]) for index in collection.index_information().values()}
+    return all(tuple(wanted) in keys for wanted in READ_MODEL_INDEXES[name])
+
+
+@pytest.mark.parametrize("then", ["clean_up", "rebuild"])
+def test_a_rebuild_killed_mid_replay_gives_way_once_its_lease_lapses(settings, services, db, then):
+    # Given a rebuild process killed with SIGKILL while it replays
+    fill(services)
+    seed(db, 8000, 1, recorded_at=LONG_AGO)
+    lease_s = 1.0
+    process = rebuild_cli(settings, PRODUCTS, "--quiet", lease_s=lease_s)
+    try:
+        dead = wait_for_replay(db, process)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        ended(process)
+    killed = time.monotonic()
+    # I expect its generation left in the pointer, projectors writing to it
+    assert pointer(db)["building"] == dead
+    adjust_and_project(services, db, PRODUCTS_IDS[0], "while-dead")
+    assert db[dead].find_one({"_id": PRODUCTS_IDS[0]})["stock_available"] == 5 + 1 + 1
+    # When its lease has lapsed (it renewed last before it was killed) and
+    # the clean-up or the next rebuild runs
+    time.sleep(max(0.0, killed + lease_s + 0.1 - time.monotonic()))
+    if then == "clean_up":
+        assert clean_up_lapsed(db) == [dead]
+        assert pointer(db)["active"] == PRODUCTS
+    else:
+        again = rebuild_cli(settings, PRODUCTS, "--quiet", lease_s=1)
+        try:
+            out, err = again.communicate(timeout=90)
+        finally:
+            ended(again)
+        assert again.returncode == 0, out + err
+        assert pointer(db)["active"].startswith(f"{PRODUCTS}__")
+        assert indexed(db[pointer(db)["active"]], PRODUCTS)
+    # I expect the dead generation gone, and projectors writing only to the active one
+    assert pointer(db)["building"] is None
+    assert dead not in db.list_collection_names()
+    time.sleep(services.projector._generations.ttl_s)
+    adjust_and_project(services, db, PRODUCTS_IDS[0], "after")
+    assert dead not in db.list_collection_names()
+    assert live_docs(db, PRODUCTS)[PRODUCTS_IDS[0]]["stock_available"] == 5 + 1 + 1 + 1
+
+
+def test_abandoning_a_live_rebuild_process_stops_it_before_it_recreates_its_generation(
+    settings, services, db
+):
+    # Given a rebuild process replaying
+    seed(db, 15000, 1, recorded_at=LONG_AGO)
+    process = rebuild_cli(settings, PRODUCTS, "--quiet")
+    try:
+        building = wait_for_replay(db, process)
+        # When an operator abandons it
+        abandoned = rebuild_cli(settings, PRODUCTS, "--abandon")
+        try:
+            out, err = abandoned.communicate(timeout=60)
+        finally:
+            ended(abandoned)
+        assert abandoned.returncode == 0 and building in out, out + err
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            recreated = building in db.list_collection_names()
+            pytest.fail(f"still rebuilding 30 s after it was abandoned; {building} recreated: {recreated}")
+    finally:
+        ended(process)
+    # I expect it to stop without switching, and its generation to stay gone
+    assert process.returncode == 1 and "abandoned" in err, out + err
+    assert pointer(db)["active"] == PRODUCTS and pointer(db)["building"] is None
+    assert building not in db.list_collection_names()
+    # and the next rebuild to run, its generation indexed
+    generations = services.projector._generations
+    rebuild = Rebuilder(db, services.projector, generations, services.dead_letters, sleep=no_sleep)
+    assert rebuild.rebuild(PRODUCTS).streams == 15000
+    assert indexed(db[pointer(db)["active"]], PRODUCTS)

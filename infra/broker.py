@@ -1,6 +1,17 @@
+"""The Dramatiq broker every process builds: Redis, under the service's
+namespace."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from infra.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def build_broker(settings: Settings, **options) -> RedisBroker:
@@ -10,6 +21,38 @@ def build_broker(settings: Settings, **options) -> RedisBroker:
     ago (45 s unless set; Dramatiq's default is 60) is taken for dead and
     its unacknowledged messages are put back: longer than the 20 s a
     stopping worker gives its running messages, and than a typical
-    replica-set failover, so a live worker is not taken for dead."""
+    replica-set failover, so a live worker is not taken for dead.
+
+    A Redis that stalls fails a call after 10 s rather than holding a
+    request or a worker thread for ever."""
     options.setdefault("heartbeat_timeout", int(settings.heartbeat_timeout_s * 1000))
-    return RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace, **options)
+    pool = redis.ConnectionPool.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    return ShopBroker(client=redis.Redis(connection_pool=pool), namespace=settings.redis_namespace, **options)
+
+
+def new_identity(broker: RedisBroker, why: str) -> None:
+    """Take a new broker id: the messages Redis records as held by the old
+    one belong to a dead worker from now on, and come back after the
+    heartbeat timeout (even those this process had in memory and lost)."""
+    broker.broker_id = str(uuid.uuid4())
+    log.warning("%s: messages this worker held come back after the heartbeat timeout", why)
+
+
+class ShopBroker(RedisBroker):
+    """Dramatiq's Redis broker, which takes a new identity whenever a call
+    to Redis fails for want of a connection.  Dramatiq drops what it held
+    in memory then (its delayed messages, a due message it could not
+    requeue), while Redis still records those messages as held by this
+    live worker, where nothing would ever put them back."""
+
+    def _dispatch(self, command):
+        dispatch = super()._dispatch(command)
+
+        def guarded(*args):
+            try:
+                return dispatch(*args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                new_identity(self, f"Redis unreachable ({command})")
+                raise
+
+        return guarded

@@ -24,7 +24,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from domain.events import Event, event_from_dict
-from infra.mongo import COMMITS
+from infra.mongo import COMMITS, durable
 
 
 class ConcurrencyConflict(Exception):
@@ -32,11 +32,98 @@ class ConcurrencyConflict(Exception):
 
 
 class AlreadyCommitted(Exception):
-    """The command has a commit already (a redelivery)."""
+    """The command was decided already (a redelivery, or another delivery
+    running at once): ``commit`` is its commit, or the record of a decision
+    that changed nothing."""
 
-    def __init__(self, commit: Commit):
+    def __init__(self, commit: Commit | Decision):
         super().__init__(commit.command_id)
         self.commit = commit
+
+
+#: A decision record's ``version_from``: a string, so that it never takes a
+#: version of the stream, yet the ``(stream_id, version_from)`` index stays
+#: unique (one record per command).
+DECIDED = "decided:"
+
+#: Only commits (events), never decision records.
+COMMITS_ONLY: dict[str, Any] = {"version_to": {"$exists": True}}
+
+UNCHANGED = "unchanged"
+REFUSED = "rejected"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A command decided without events: refused (``rejected``, with its
+    error) or accepted with nothing to change (``unchanged``, at
+    ``version``).  Kept in ``commits`` under the same unique
+    ``(stream_id, command_id)`` index as commits, so that a command has one
+    decision, whichever delivery made it: a delivery that decided otherwise
+    later cannot append.  It carries the command, so that what it calls for
+    (the process manager's answer to a refusal, the status) can be derived
+    from it again, like a commit's."""
+
+    stream_id: str
+    stream_type: str
+    outcome: str  # UNCHANGED or REFUSED
+    version: int
+    command_id: str
+    command_type: str
+    payload: dict[str, Any]
+    correlation_id: str
+    causation_id: str | None
+    submitted_at: str | None
+    error: dict[str, str] | None = None
+    recorded_at: datetime = field(default_factory=lambda: now())
+
+    @property
+    def version_from(self) -> str:
+        return DECIDED + self.command_id
+
+    @property
+    def recorded_ms(self) -> int:
+        return to_ms(self.recorded_at)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "stream_type": self.stream_type,
+            "version_from": self.version_from,
+            "decision": self.outcome,
+            "version": self.version,
+            "error": self.error,
+            "command_id": self.command_id,
+            "command_type": self.command_type,
+            "payload": self.payload,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "submitted_at": self.submitted_at,
+            "recorded_at": self.recorded_at,
+            "recorded_ms": self.recorded_ms,
+            "dispatched": False,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Decision:
+        return cls(
+            stream_id=doc["stream_id"],
+            stream_type=doc["stream_type"],
+            outcome=doc["decision"],
+            version=doc["version"],
+            command_id=doc["command_id"],
+            command_type=doc["command_type"],
+            payload=doc["payload"],
+            correlation_id=doc["correlation_id"],
+            causation_id=doc.get("causation_id"),
+            submitted_at=doc.get("submitted_at"),
+            error=doc.get("error"),
+            recorded_at=doc["recorded_at"],
+        )
+
+
+def decoded(doc: dict[str, Any]) -> Commit | Decision:
+    return Decision.from_document(doc) if "decision" in doc else Commit.from_document(doc)
 
 
 @dataclass(frozen=True)
@@ -156,7 +243,7 @@ class EventStore:
     """Commits in the ``commits`` collection."""
 
     def __init__(self, db: Database):
-        self._commits = db[COMMITS]
+        self._commits = durable(db, COMMITS)
 
     def load(self, stream_id: str, after_version: int = 0) -> list[Commit]:
         """The stream's commits after ``after_version``, in order (one round trip)."""
@@ -169,7 +256,7 @@ class EventStore:
     def last_version(self, stream_id: str) -> int:
         """The stream's last committed version (0 if it has none)."""
         doc = self._commits.find_one(
-            {"stream_id": stream_id}, {"version_to": 1}, sort=[("version_from", DESCENDING)]
+            {"stream_id": stream_id, **COMMITS_ONLY}, {"version_to": 1}, sort=[("version_from", DESCENDING)]
         )
         return doc["version_to"] if doc else 0
 
@@ -184,15 +271,16 @@ class EventStore:
             return None
         return doc.get("recorded_ms") or to_ms(doc["recorded_at"])
 
-    def find_by_command(self, stream_id: str, command_id: str) -> Commit | None:
+    def find_by_command(self, stream_id: str, command_id: str) -> Commit | Decision | None:
+        """The command's commit, or the record of its decision without events."""
         doc = self._commits.find_one({"stream_id": stream_id, "command_id": command_id})
-        return Commit.from_document(doc) if doc else None
+        return decoded(doc) if doc else None
 
-    def append(self, commit: Commit) -> None:
-        """Append ``commit`` (one round trip).
+    def append(self, commit: Commit | Decision) -> None:
+        """Append ``commit``, or record a decision without events (one round trip).
 
         Raises:
-          AlreadyCommitted: this command was committed before.
+          AlreadyCommitted: this command was decided before.
           ConcurrencyConflict: another commit took ``commit.version_from``.
         """
         try:
@@ -207,7 +295,7 @@ class EventStore:
                 f"{commit.stream_id} already has version {commit.version_from}"
             ) from None
 
-    def mark_dispatched(self, commits: Sequence[Commit]) -> None:
+    def mark_dispatched(self, commits: Sequence[Commit | Decision]) -> None:
         """Everything each of ``commits`` calls for has been handed over
         (one round trip)."""
         if commits:
@@ -216,8 +304,8 @@ class EventStore:
                 {"$set": {"dispatched": True}},
             )
 
-    def undispatched(self, *, recorded_before_ms: int, limit: int = 500) -> list[Commit]:
-        """Commits not yet marked dispatched, oldest first.  No lower bound:
+    def undispatched(self, *, recorded_before_ms: int, limit: int = 500) -> list[Commit | Decision]:
+        """Commits and decisions not yet marked dispatched, oldest first.  No lower bound:
         a commit is found however late it became visible or however wrong
         its writer's clock."""
         cursor = self._commits.find(
@@ -225,13 +313,13 @@ class EventStore:
             sort=[("recorded_ms", ASCENDING)],
             limit=limit,
         )
-        return [Commit.from_document(doc) for doc in cursor]
+        return [decoded(doc) for doc in cursor]
 
     def heads_recorded_since(self, since_ms: int, *, stream_type: str | None = None) -> list[Head]:
         """The last version of every stream (of ``stream_type``, if given)
         with a commit recorded at or after ``since_ms`` (integers: exact on
         every server)."""
-        match: dict = {"recorded_ms": {"$gte": since_ms}}
+        match: dict = {"recorded_ms": {"$gte": since_ms}, **COMMITS_ONLY}
         if stream_type is not None:
             match["stream_type"] = stream_type
         found = self._commits.aggregate(
@@ -256,7 +344,7 @@ class EventStore:
         (None at the end).  A sweep that follows the pages sees every
         stream, whatever the clocks said when it was written."""
         cursor = self._commits.find(
-            {"stream_id": {"$gt": stream_id}},
+            {"stream_id": {"$gt": stream_id}, **COMMITS_ONLY},
             {"_id": 0, "stream_id": 1, "stream_type": 1, "version_to": 1},
             sort=[("stream_id", ASCENDING), ("version_from", ASCENDING)],
             limit=limit,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.write_concern import WriteConcern
 
 from infra.settings import Settings
 
@@ -21,6 +22,15 @@ def connect(settings: Settings, *, appname: str, **options) -> Database:
     options = {"tz_aware": True, "appname": appname, "serverSelectionTimeoutMS": 5000, **options}
     client: MongoClient = MongoClient(settings.mongodb_uri, **options)
     return client[settings.mongodb_database]
+
+
+def durable(db: Database, name: str) -> Collection:
+    """``name`` with writes acknowledged only once journaled (keeping the
+    client's ``w``: set ``w=majority`` in the URI on a replica set).  Without
+    it a standalone mongod may lose an acknowledged write on a hard stop,
+    after what it called for was sent."""
+    w = db.write_concern.document.get("w", 1)
+    return db.get_collection(name, write_concern=WriteConcern(w=w, j=True))
 
 
 def ensure_indexes(db: Database) -> list[str]:

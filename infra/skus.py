@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from infra.mongo import SKU_CLAIMS
+from infra.mongo import SKU_CLAIMS, durable
 
 
 def now_ms() -> int:
@@ -29,7 +29,7 @@ class Claim:
 
 class SkuClaims:
     def __init__(self, db: Database):
-        self._claims = db[SKU_CLAIMS]
+        self._claims = durable(db, SKU_CLAIMS)
 
     def insert(self, claim: Claim) -> bool:
         """Claim a free SKU; False when somebody holds it."""

@@ -27,10 +27,8 @@ FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
 #: An outcome is written unless the record already holds a final one that
 #: only a new decision could have produced: ``succeeded`` or ``rejected``.
 #: (``failed`` may still turn into either when a dead letter is retried.)
-#: One exception: a commit is a fact, so ``succeeded`` with a commit
-#: replaces ``rejected`` (two deliveries of one command overlapped, and the
-#: one that decided on older state refused it).  So a final status always
-#: agrees with the store.
+#: Every final status is derived from the command's one decision in the
+#: store (see ``CommandHandler.dispatch``), so two never disagree.
 #: In the same call: a commit moves its stream's head (never backwards),
 #: and a signal wakes the queries waiting for this command.
 _FINISH = """
@@ -38,10 +36,7 @@ local written = 1
 local current = redis.call('GET', KEYS[1])
 if current then
   local status = cjson.decode(current)['status']
-  if status == 'succeeded' then written = 0 end
-  if status == 'rejected' and not (ARGV[3] ~= '' and cjson.decode(ARGV[1])['status'] == 'succeeded') then
-    written = 0
-  end
+  if status == 'succeeded' or status == 'rejected' then written = 0 end
 end
 if written == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])

@@ -111,7 +111,10 @@ class CatchUp:
         raw = self._redis.get(self._checkpoint_key)
         # Without a checkpoint (first run, or Redis lost it): the last day;
         # the sweep covers the rest.
-        since_ms = int(raw) if raw and raw.isdigit() else until_ms - int(self._horizon_s * 1000)
+        # At most a day back (the sweep covers the rest), so that a long
+        # outage or a failing pass never makes the window grow without end.
+        oldest_ms = until_ms - int(self._horizon_s * 1000)
+        since_ms = max(int(raw), oldest_ms) if raw and raw.isdigit() else oldest_ms
         cursor = (self._redis.get(self._sweep_key) or b"").decode()
 
         window = self._store.heads_recorded_since(since_ms - int(self._overlap_s * 1000))
@@ -123,8 +126,9 @@ class CatchUp:
         lagging = self.behind(list(heads.values()))
         healed, failed, still = [], [], []
         for head, projected in lagging:
-            if (head.recorded_ms or 0) > until_ms:
+            if until_ms < (head.recorded_ms or 0) <= now_ms:
                 # Committed moments ago: its notification is on its way.
+                # (A time ahead of ours is a clock ahead: heal it now.)
                 still.append((head, projected))
                 continue
             try:

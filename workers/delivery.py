@@ -18,10 +18,12 @@ Dramatiq's Redis broker is at-least-once, with two gaps this module closes:
 - A Redis that restarts from its append-only file may come back without
   its last second of writes, acknowledgements included, but with the
   messages this worker had taken: they sit in this live worker's
-  "unacknowledged" set, which nothing ever puts back while it lives.
-  ``Redelivery`` notices the restart (Redis's ``run_id`` changes) and
-  gives the worker a new identity, so that its old set belongs to a dead
-  worker and comes back after the heartbeat timeout.  A message finished
+  "unacknowledged" set, which nothing ever puts back while it lives.  And
+  when a call to Redis fails, Dramatiq drops the delayed messages it held
+  in memory, which Redis also records as held.  In both cases the worker
+  takes a new identity (``ShopBroker`` on a failed call, ``Redelivery``
+  when Redis's ``run_id`` changes), so that its old sets belong to a dead
+  worker and come back after the heartbeat timeout.  A message finished
   meanwhile may run twice: every handler is idempotent.
 """
 
@@ -30,7 +32,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,9 @@ import redis
 from dramatiq import Broker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
-from dramatiq.middleware import Middleware, Retries
+from dramatiq.middleware import Middleware, Retries, TimeLimit
+
+from infra.broker import new_identity
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,19 @@ class PatientRetries(Retries):
     """``Retries`` whose re-enqueue waits for Redis to come back."""
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
+        if exception is not None:
+            # The message's time limit is still armed here (Dramatiq removes
+            # it in a later hook): a wait for Redis must not be cut short by
+            # it, or the message would be acknowledged with no retry queued.
+            disarm_time_limit(broker)
         super().after_process_message(_WaitForRedis(broker), message, result=result, exception=exception)
+
+
+def disarm_time_limit(broker: Broker) -> None:
+    """End the current thread's message time limit early."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, TimeLimit):
+            middleware.manager.remove_timeout(threading.get_ident())
 
 
 def use_patient_retries(broker: Broker) -> None:
@@ -105,6 +120,10 @@ class Redelivery(Middleware):
     def after_worker_boot(self, broker, worker):
         if not isinstance(broker, RedisBroker):
             return
+        try:
+            self._run_id = broker.client.info("server").get("run_id")
+        except redis.RedisError:
+            self._run_id = None
         # Every queue the service declares, not only those this worker
         # consumes: a dead command worker's messages are put back by a live
         # projector as well, whichever process type is still running.
@@ -118,15 +137,12 @@ class Redelivery(Middleware):
         self._stop.set()
 
     def _loop(self, broker: RedisBroker, queues: list[str]) -> None:
-        run_id = None
+        run_id = self._run_id
         while not self._stop.wait(self.interval_s):
             try:
                 now = broker.client.info("server").get("run_id")
                 if run_id is not None and now != run_id:
-                    broker.broker_id = str(uuid.uuid4())
-                    log.warning(
-                        "Redis restarted: messages this worker held come back after the heartbeat timeout"
-                    )
+                    new_identity(broker, "Redis restarted")
                 run_id = now
                 redeliver(broker, queues)
             except redis.RedisError as error:

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from domain import order, process, product
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
 from domain.errors import DomainError, DuplicateSku, OrderNotFound, ProductNotFound
-from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
+from infra.eventstore import (
+    REFUSED,
+    UNCHANGED,
+    AlreadyCommitted,
+    Commit,
+    ConcurrencyConflict,
+    Decision,
+    EventStore,
+)
 from infra.messages import CommandEnvelope, Publisher, rfc3339
 from infra.skus import Claim, SkuClaims
 from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
@@ -53,19 +61,43 @@ class SkuClaimPending(Exception):
     """Another command holds the SKU and has not finished; retry later."""
 
 
-def envelope_of(commit: Commit) -> CommandEnvelope:
-    """The envelope of the command that made ``commit``, as far as its
-    status needs it (the payload is not kept)."""
+def envelope_of(decided: Commit | Decision) -> CommandEnvelope:
+    """The envelope of the command that made a decision, as far as its
+    status and follow-ups need it (a commit does not keep the payload)."""
     return CommandEnvelope(
-        command_id=commit.command_id,
-        type=commit.command_type or "unknown",
-        stream_id=commit.stream_id,
-        stream_type=commit.stream_type,
-        payload={},
-        correlation_id=commit.correlation_id,
-        submitted_at=commit.submitted_at or rfc3339(commit.recorded_at),
-        causation_id=commit.causation_id,
+        command_id=decided.command_id,
+        type=decided.command_type or "unknown",
+        stream_id=decided.stream_id,
+        stream_type=decided.stream_type,
+        payload=decided.payload if isinstance(decided, Decision) else {},
+        correlation_id=decided.correlation_id,
+        submitted_at=decided.submitted_at or rfc3339(decided.recorded_at),
+        causation_id=decided.causation_id,
     )
+
+
+def settled_status(decided: Commit | Decision) -> tuple[str, int | None]:
+    """The ``(status, version)`` a command's record holds once everything
+    its decision called for was sent."""
+    if isinstance(decided, Commit):
+        return SUCCEEDED, decided.version_to
+    if decided.outcome == REFUSED:
+        return REJECTED, None
+    return SUCCEEDED, decided.version
+
+
+def outcome_of(decided: Commit | Decision) -> Outcome:
+    status, version = settled_status(decided)
+    if isinstance(decided, Commit):
+        return Outcome(status, commit=decided, version=version)
+    error = Refusal(**decided.error) if decided.outcome == REFUSED else None
+    return Outcome(status, version=version, error=error)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -73,7 +105,7 @@ class Outcome:
     status: str
     commit: Commit | None = None
     version: int | None = None
-    error: DomainError | None = None
+    error: Refusal | None = None
 
 
 class CommandHandler:
@@ -102,68 +134,83 @@ class CommandHandler:
         Raises:
           Exception: a store or broker fault; the caller retries the whole call.
         """
-        command = command_from_dict(envelope.type, envelope.payload)
-        # An outcome is final: a redelivery must not decide again against
-        # newer state (a no-op update would then undo a later change; a
-        # client may have acted on a rejection).  Everything a success sends
-        # is sent before its status is written, so there is nothing to redo.
+        # A final status is written only after everything its decision
+        # called for was sent: nothing is left to redo.
         known = self._statuses.get(envelope.command_id)
-        if known is not None and known["status"] == SUCCEEDED:
-            return Outcome(SUCCEEDED, version=known["version"])
-        if known is not None and known["status"] == REJECTED:
-            # Resend what the rejection called for, in case a crash cut that short.
-            self._send(self._after_rejection(command, envelope, known["error"]["code"]))
-            return Outcome(REJECTED)
+        if known is not None and known["status"] in (SUCCEEDED, REJECTED):
+            return Outcome(known["status"], version=known["version"])
+        decided = self._decide(command_from_dict(envelope.type, envelope.payload), envelope)
+        if isinstance(decided, Commit):
+            log.info(
+                "committed %s versions %s-%s", decided.stream_id, decided.version_from, decided.version_to,
+                extra={"stream_id": decided.stream_id, "version": decided.version_to},
+            )  # fmt: skip
+        self.dispatch(decided, envelope)
+        return outcome_of(decided)
+
+    def _decide(self, command: Command, envelope: CommandEnvelope) -> Commit | Decision:
+        """The command's decision, recorded in the store: its commit, or a
+        record of a refusal or of a change that changed nothing.  If another
+        delivery of the command decided first, its decision is the one."""
         try:
             if isinstance(command, CreateProduct):
                 self._claim_sku(command, envelope)
-            commit, version = self._commit(command, envelope)
+            return self._commit(command, envelope)
         except DomainError as rejection:
-            return self._reject(command, envelope, rejection)
-        if commit is None:
-            self._statuses.finish(envelope, SUCCEEDED, version=version)
-        else:
-            log.info(
-                "committed %s versions %s-%s", commit.stream_id, commit.version_from, commit.version_to,
-                extra={"stream_id": commit.stream_id, "version": commit.version_to},
-            )  # fmt: skip
-            self.dispatch(commit, envelope)
-        return Outcome(SUCCEEDED, commit=commit, version=version)
+            log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
+            refusal = self._decision(
+                envelope, REFUSED, 0, {"code": rejection.code, "detail": rejection.detail}
+            )
+            try:
+                self._store.append(refusal)
+            except AlreadyCommitted as decided:
+                return decided.commit
+            if not isinstance(rejection, DuplicateSku):
+                # A create is refused only when its stream exists already or
+                # the command itself is invalid: no delivery of it can commit.
+                self._release_sku(command, envelope)
+            return refusal
 
-    def dispatch(self, commit: Commit, envelope: CommandEnvelope | None = None) -> None:
-        """Hand over everything ``commit`` calls for: its follow-up commands,
-        its announcement to the read side and its command's ``succeeded``
-        status, in that order.
-
-        Safe to repeat, and repeated by the outbox sweep for any commit
-        whose status does not show it done (a crash, or Redis down, at any
-        line): follow-ups have ids derived from the commit, so a second copy
-        takes effect once, and ``succeeded`` (with the commit's version) is
-        written only after what it promises was sent.
-        """
-        self._send(self._after_commit(commit))
-        self._publisher.publish(commit)
-        log.info("announced %s version %s", commit.stream_id, commit.version_to)
-        self._statuses.finish(
-            envelope or envelope_of(commit), SUCCEEDED, version=commit.version_to, commit=commit
+    @staticmethod
+    def _decision(envelope: CommandEnvelope, outcome: str, version: int, error=None) -> Decision:
+        return Decision(
+            stream_id=envelope.stream_id,
+            stream_type=envelope.stream_type,
+            outcome=outcome,
+            version=version,
+            command_id=envelope.command_id,
+            command_type=envelope.type,
+            payload=envelope.payload,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.causation_id,
+            submitted_at=envelope.submitted_at,
+            error=error,
         )
 
-    def _reject(self, command: Command, envelope: CommandEnvelope, rejection: DomainError) -> Outcome:
-        # Another delivery of this command may have committed since this one
-        # loaded the stream (it decided against newer state): what is in
-        # the store is what happened.
-        commit = self._store.find_by_command(envelope.stream_id, envelope.command_id)
-        if commit is not None:
-            self.dispatch(commit, envelope)
-            return Outcome(SUCCEEDED, commit=commit, version=commit.version_to)
-        if not isinstance(rejection, DuplicateSku):
-            # A create is refused only when its stream exists already or
-            # the command itself is invalid: no delivery of it can commit.
-            self._release_sku(command, envelope)
-        log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
-        self._send(self._after_rejection(command, envelope, rejection.code))
-        self._statuses.finish(envelope, REJECTED, error={"code": rejection.code, "detail": rejection.detail})
-        return Outcome(REJECTED, error=rejection)
+    def dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope | None = None) -> None:
+        """Hand over everything a decision calls for, then its status: for a
+        commit, its follow-up commands and its announcement to the read
+        side; for a refusal, the process manager's answer to it.
+
+        Safe to repeat, and repeated by the outbox sweep for any decision
+        whose status does not show it done (a crash, or Redis down, at any
+        line): follow-ups have ids derived from their cause, so a second
+        copy takes effect once, and the status is written only after what
+        it vouches for was sent.
+        """
+        envelope = envelope or envelope_of(decided)
+        if isinstance(decided, Decision):
+            if decided.outcome == REFUSED:
+                command = command_from_dict(decided.command_type, decided.payload)
+                self._send(self._after_rejection(command, envelope, decided.error["code"]))
+                self._statuses.finish(envelope, REJECTED, error=decided.error)
+            else:
+                self._statuses.finish(envelope, SUCCEEDED, version=decided.version)
+            return
+        self._send(self._after_commit(decided))
+        self._publisher.publish(decided)
+        log.info("announced %s version %s", decided.stream_id, decided.version_to)
+        self._statuses.finish(envelope, SUCCEEDED, version=decided.version_to, commit=decided)
 
     def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
         """The follow-up commands the commit's events call for."""
@@ -201,11 +248,10 @@ class CommandHandler:
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.
 
-        If its commit landed (only handing it over failed), the command did
-        take effect: dispatch it once more, which ends it ``succeeded``; if
-        that fails too, the commit stays undispatched and the outbox sweep
-        finishes it.  If the store cannot be asked, a commit (if any) is
-        found by the same sweep, whose ``succeeded`` replaces ``failed``.
+        If it was decided (only handing its decision over failed), that is
+        its outcome: dispatch it once more; if that fails too, the outbox
+        sweep finishes it.  If the store cannot be asked, a decision (if
+        any) is found by the same sweep, whose status replaces ``failed``.
         Otherwise it is ``failed``.
 
         A SKU it claimed is not freed here: another delivery of the same
@@ -217,25 +263,27 @@ class CommandHandler:
           redis.RedisError: the outcome could not be recorded; try again.
         """
         try:
-            commit = self._store.find_by_command(envelope.stream_id, envelope.command_id)
+            decided = self._store.find_by_command(envelope.stream_id, envelope.command_id)
         except Exception:
             log.warning("store unreachable while giving up on %s", envelope.command_id)
-            commit = None
-        if commit is not None:
+            decided = None
+        if decided is not None:
             try:
-                self.dispatch(commit, envelope)
+                self.dispatch(decided, envelope)
             except Exception:
-                # It took effect, so it is not ``failed``: the commit stays
-                # undispatched and the outbox sweep finishes it.
-                log.warning("could not dispatch the commit of %s; the outbox will", envelope.command_id)
+                log.warning("could not dispatch the decision of %s; the outbox will", envelope.command_id)
             return
         self._statuses.finish(
             envelope, FAILED, error={"code": "failed", "detail": f"{type(exc).__name__}: {exc}"}
         )
 
-    def _commit(self, command: Command, envelope: CommandEnvelope) -> tuple[Commit | None, int]:
-        """The command's commit and the version it produced; no commit when
-        the command changes nothing (the version is then the current one)."""
+    def _commit(self, command: Command, envelope: CommandEnvelope) -> Commit | Decision:
+        """The command's commit, or the record that it changed nothing (at
+        the stream's current version).
+
+        Raises:
+          DomainError: the domain refuses the command (nothing is recorded).
+        """
         aggregate, decide = AGGREGATES[command.stream_type]
         # A create targets a new stream: skip the load and let the unique
         # index tell us otherwise.
@@ -248,11 +296,16 @@ class CommandHandler:
                 raise NOT_FOUND[envelope.stream_type](f"no {envelope.stream_type} {envelope.stream_id}")
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
-                return done, done.version_to
+                return done
             state = aggregate.replay(e for c in history for e in c.domain_events())
             events = decide(state, command)
             if not events:
-                return None, state.version
+                unchanged = self._decision(envelope, UNCHANGED, state.version)
+                try:
+                    self._store.append(unchanged)
+                except AlreadyCommitted as decided:
+                    return decided.commit
+                return unchanged
             commit = Commit.new(
                 command_type=envelope.type,
                 submitted_at=envelope.submitted_at,
@@ -266,9 +319,9 @@ class CommandHandler:
             )
             try:
                 self._store.append(commit)
-                return commit, commit.version_to
-            except AlreadyCommitted as redelivered:
-                return redelivered.commit, redelivered.commit.version_to
+                return commit
+            except AlreadyCommitted as decided:
+                return decided.commit
             except ConcurrencyConflict:
                 history = None
                 # Spread racing writers apart before they load again.

@@ -1,17 +1,19 @@
-"""The outbox sweep: finishes commits whose follow-ups, announcement or
+"""The outbox sweep: finishes decisions whose follow-ups, announcement or
 status were not all handed to Redis (a worker killed after its commit,
 Redis down at the wrong moment, messages lost with Redis).
 
-The commit is the outbox: it is written ``dispatched: false``.  Each pass
-takes the commits still unmarked after ``grace_s``, reads their commands'
-statuses (one Redis round trip per batch), dispatches again those whose
-status is not ``succeeded`` at the commit's version, and marks the batch
-dispatched (one store round trip).  ``CommandHandler.dispatch`` writes that
-status only after the follow-ups and the announcement, so a status that
-says so proves they were sent; if Redis lost them, it lost the status
-with them (its append-only file keeps writes in order), unless the status
-is too young to be safe on disk yet.  So the command
-path pays nothing for the outbox, and dispatching twice is harmless."""
+A command's decision in the store (its commit, or the record of a refusal
+or of a change that changed nothing) is its own outbox: it is written
+``dispatched: false``.  Each pass takes those still unmarked after
+``grace_s``, reads their commands' statuses (one Redis round trip per
+batch), dispatches again those whose status does not show them done, and
+marks the rest dispatched (one store round trip).  ``CommandHandler.dispatch``
+writes a status only after what it vouches for was sent, so a status that
+says so proves it; if Redis lost those messages, it lost the status with
+them (its append-only file keeps writes in order), unless the status is
+too young to be safe on disk yet: such a decision is marked on a later
+pass.  So the command path pays nothing for the outbox, and dispatching
+twice is harmless."""
 
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ import redis
 
 from infra.eventstore import EventStore
 from infra.messages import rfc3339
-from infra.statuses import SUCCEEDED, CommandStatuses
-from workers.handler import CommandHandler
+from infra.statuses import CommandStatuses
+from workers.handler import CommandHandler, settled_status
 from workers.periodic import run_alone
 
 log = logging.getLogger(__name__)
@@ -67,23 +69,33 @@ class Outbox:
         done = 0
         for _ in range(100):  # bounded: a pass never runs away
             before_ms = int((self._clock() - self._grace_s) * 1000)
-            commits = self._store.undispatched(recorded_before_ms=before_ms, limit=self._batch)
-            known = self._statuses.many([commit.command_id for commit in commits])
+            batch = self._store.undispatched(recorded_before_ms=before_ms, limit=self._batch)
+            known = self._statuses.many([decided.command_id for decided in batch])
             settled_before = rfc3339(datetime.fromtimestamp(self._clock() - FSYNC_WINDOW_S, UTC))
-            for commit in commits:
-                status = known.get(commit.command_id)
-                if not (
+            trusted = []
+            for decided in batch:
+                status = known.get(decided.command_id)
+                if (
                     status is not None
-                    and (status["status"], status["version"]) == (SUCCEEDED, commit.version_to)
+                    and (status["status"], status["version"]) == settled_status(decided)
                     and (status["completed_at"] or "") < settled_before
                 ):
-                    self._handler.dispatch(commit)
-                    done += 1
-            self._store.mark_dispatched(commits)
-            if len(commits) < self._batch:
+                    trusted.append(decided)
+                    continue
+                # Not known done: dispatch it again, and mark it on a later
+                # pass, once its status is old enough to be trusted.
+                try:
+                    self._handler.dispatch(decided)
+                except redis.RedisError:
+                    raise  # Redis is down: the next pass starts again
+                except Exception:
+                    log.exception("could not dispatch %s of %s", type(decided).__name__, decided.command_id)
+                done += 1
+            self._store.mark_dispatched(trusted)
+            if len(batch) < self._batch or not trusted:
                 break
         if done:
-            log.warning("outbox sweep dispatched %d commit(s) left undispatched", done)
+            log.warning("outbox sweep dispatched %d decision(s) left undispatched", done)
         return done
 
     def try_sweep(self) -> int | None:

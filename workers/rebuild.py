@@ -44,7 +44,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from domain.events import event_from_dict
-from infra.eventstore import EventStore
+from infra.eventstore import COMMITS_ONLY, EventStore
 from infra.generations import READ_MODELS, Generations, LeaseLost
 from infra.mongo import COMMITS, ORDERS, PRODUCTS, read_model_indexes
 from infra.settings import Settings
@@ -84,7 +84,7 @@ class Replay:
         result = list(
             self._db[COMMITS].aggregate(
                 [
-                    {"$match": {"stream_type": stream_type}},
+                    {"$match": {"stream_type": stream_type, **COMMITS_ONLY}},
                     {"$group": {"_id": "$stream_id", "events": {"$max": "$version_to"}}},
                     {"$group": {"_id": None, "streams": {"$sum": 1}, "events": {"$sum": "$events"}}},
                 ]
@@ -95,7 +95,7 @@ class Replay:
     def streams(self, stream_type: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         """Each stream's commits, in order, read ``batch_size`` at a time."""
         cursor = self._db[COMMITS].find(
-            {"stream_type": stream_type},
+            {"stream_type": stream_type, **COMMITS_ONLY},
             sort=[("stream_id", ASCENDING), ("version_from", ASCENDING)],
             batch_size=self._batch_size,
         )
@@ -542,7 +542,7 @@ def check(
             head["_id"]: head["version"]
             for head in db[COMMITS].aggregate(
                 [
-                    {"$match": {"stream_id": {"$in": sorted(suspects)}}},
+                    {"$match": {"stream_id": {"$in": sorted(suspects)}, **COMMITS_ONLY}},
                     {"$group": {"_id": "$stream_id", "version": {"$max": "$version_to"}}},
                 ]
             )

@@ -231,6 +231,7 @@ def test_projection_lag_is_measured_from_the_store_and_cannot_drift(
     assert set(lag_metrics(redis_client, settings).values()) == {0}
     # and a stream whose notification was lost moments ago shows as lag,
     handler.handle(CommandEnvelope.wrap(AdjustStock(MUG, 4), command_id="c3"))
+    clock.now = time.time()
     catch_up.run_once()
     lag = lag_metrics(redis_client, settings)
     assert lag["shop_projection_lag_versions{products}"] == 1
@@ -253,3 +254,17 @@ def test_a_pass_lets_go_of_a_generation_whose_rebuild_died(services, db, redis_c
     CatchUp(db, services.projector, redis_client, namespace=settings.redis_namespace).run_once()
     assert generations.pointer(PRODUCTS, fresh=True)["building"] is None
     assert "products_dead" not in db.list_collection_names()
+
+
+def test_a_commit_stamped_by_a_clock_ahead_is_healed_at_once(services, db, broker, redis_client, settings):
+    handler = CommandHandler(
+        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+    )
+    # Given a commit whose notification was lost, stamped by a worker whose
+    # clock is an hour ahead
+    handler.handle(CommandEnvelope.wrap(CreateProduct(MUG, "MUG", "Mug", 5, "EUR"), command_id="c1"))
+    db.commits.update_one({"command_id": "c1"}, {"$set": {"recorded_ms": int((time.time() + 3600) * 1000)}})
+    # When a pass runs, I expect it healed, not left until that hour comes
+    clock = Clock()
+    catch_up = CatchUp(db, services.projector, redis_client, namespace=settings.redis_namespace, clock=clock)
+    assert catch_up.run_once() == [MUG]

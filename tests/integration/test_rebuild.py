@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from bench.rebuild import seed
 from domain.commands import AdjustStock, CreateProduct, PlaceOrder, UpdateProduct
 from domain.projections import product_view
-from infra.eventstore import EventStore
+from infra.eventstore import COMMITS_ONLY, EventStore
 from infra.generations import Generations, LeaseLost
 from infra.messages import CommandEnvelope, Publisher, notification
 from infra.mongo import COMMITS, ORDERS, PRODUCTS, READ_MODEL_INDEXES, READ_MODEL_POINTERS
@@ -60,7 +60,7 @@ def fill(services):
 
 
 def project_everything(services, db):
-    for commit in db[COMMITS].find(sort=[("recorded_at", 1)]):
+    for commit in db[COMMITS].find(COMMITS_ONLY, sort=[("recorded_at", 1)]):
         services.projector.project(
             notification(EventStore(db).find_by_command(commit["stream_id"], commit["command_id"]))
         )

@@ -58,12 +58,14 @@ def outage_settings(settings, own_redis):
     return dataclasses.replace(settings, redis_url=own_redis.url)
 
 
-def run_worker(settings, db, store_class, **declare_options):
+def run_worker(settings, db, store_class, *, boot=False, **declare_options):
     broker = build_broker(settings)
     services = build_services(settings, broker, db=db)
     store = store_class(db)
     services.commands._store = store
     declare(broker, lambda: services, **declare_options)
+    if boot:  # as the dramatiq command does: starts the time-limit watchdog
+        broker.emit_after("process_boot")
     worker = Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     return broker, services, worker
@@ -189,3 +191,50 @@ def test_a_dead_workers_messages_come_back_within_the_heartbeat_timeout(outage_s
         worker.stop()
         broker.close()
         dead.close()
+
+
+def test_a_wait_for_redis_outlasting_the_time_limit_still_schedules_the_retry(outage_settings, db, own_redis):
+    # Given a command whose store fails transiently while Redis goes down for
+    # longer than what is left of the message's time limit (2.5 s)
+    class FailsOnceWhileRedisIsDown(EventStore):
+        failed = False
+
+        def append(self, commit):
+            if not FailsOnceWhileRedisIsDown.failed:
+                FailsOnceWhileRedisIsDown.failed = True
+                own_redis.stop()
+                own_redis.restart_in(6.0)
+                raise pymongo.errors.AutoReconnect("store connection reset")
+            super().append(commit)
+
+    # (no redelivery loop: what is checked here is that the retry is scheduled,
+    # not that a lost message comes back some other way)
+    broker, services, worker = run_worker(
+        outage_settings, db, FailsOnceWhileRedisIsDown, redelivery_interval_s=3600, boot=True
+    )
+    try:
+        envelope = create()
+        services.commands._statuses.accept(envelope)
+        broker.enqueue(command_message(envelope).copy(options={"time_limit": 2500}))
+        # I expect the retry scheduled once Redis is back, and the command applied
+        wait_until(lambda: status_of(outage_settings, "c-create") == "succeeded", 60)
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def test_a_worker_takes_a_new_identity_when_redis_cannot_be_reached(outage_settings, own_redis):
+    # What it held (its delayed messages, dropped from memory on a connection
+    # error) then belongs to a dead worker, and comes back to another
+    broker = build_broker(outage_settings)
+    try:
+        before = broker.broker_id
+        broker.do_qsize("commands")
+        assert broker.broker_id == before
+        own_redis.stop()
+        with pytest.raises(redis.ConnectionError):
+            broker.do_qsize("commands")
+        assert broker.broker_id != before
+    finally:
+        own_redis.start()
+        broker.close()

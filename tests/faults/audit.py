@@ -17,12 +17,13 @@ import redis
 from domain import order as orders_domain
 from domain.order import Order
 from domain.product import Product
-from infra.eventstore import Commit, EventStore
+from infra.eventstore import Commit, Decision, EventStore, decoded
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 from infra.mongo import COMMITS, DEAD_LETTERS, ORDERS, connect
 from tests.faults.cluster import Cluster
 from tests.faults.faults import FaultLog
 from tests.faults.load import Ledger
+from workers.handler import settled_status
 
 FINAL = {"succeeded", "rejected", "failed"}
 #: ``appendfsync everysec``: what Redis accepted this long before a SIGKILL may be gone.
@@ -83,6 +84,10 @@ class Report:
         )
 
 
+def in_fsync_window(at: float, faults: FaultLog) -> bool:
+    return any(kill - FSYNC_WINDOW_S <= at <= kill + 0.5 for kill in faults.redis_kills)
+
+
 def statuses(client: redis.Redis, namespace: str, ids: list[str]) -> dict[str, dict]:
     found = {}
     for start in range(0, len(ids), 500):
@@ -113,12 +118,13 @@ def settle(cluster: Cluster, ledger: Ledger, *, timeout: float) -> tuple[float, 
             try:
                 known = statuses(client, ns, ids)
                 open_commands = sum(1 for i in ids if known.get(i, {}).get("status") == "accepted")
-                queued = sum(
-                    client.llen(f"{ns}:{q}") + client.zcard(f"{ns}:{q}.DQ")
+                queued = sum(  # Dramatiq keeps its delay queues as lists too
+                    client.llen(f"{ns}:{q}") + client.llen(f"{ns}:{q}.DQ")
                     for q in (COMMANDS_QUEUE, PROJECTIONS_QUEUE)
                 )
                 held = sum(client.scard(k) for k in client.scan_iter(match=f"{ns}:__acks__.*"))
                 undispatched = db[COMMITS].count_documents({"dispatched": False})
+                dead = sum(client.zcard(f"{ns}:{q}.XQ") for q in (COMMANDS_QUEUE, PROJECTIONS_QUEUE))
                 pending = db[ORDERS].count_documents({"status": "pending"})
                 heads, cursor = [], ""
                 store = EventStore(db)
@@ -136,9 +142,10 @@ def settle(cluster: Cluster, ledger: Ledger, *, timeout: float) -> tuple[float, 
             continue
         left = (
             f"{open_commands} commands still accepted, {queued} messages queued, {held} held, "
-            f"{undispatched} commits undispatched, {pending} orders pending, {behind} streams behind"
+            f"{undispatched} decisions undispatched, {pending} orders pending, {behind} streams behind, "
+            f"{dead} messages in Dramatiq's dead-letter queues"
         )
-        if not (open_commands or queued or held or undispatched or pending or behind):
+        if not (open_commands or queued or held or undispatched or pending or behind or dead):
             return time.monotonic() - started, ""
         time.sleep(1)
     return time.monotonic() - started, left
@@ -153,24 +160,40 @@ def audit(cluster: Cluster, ledger: Ledger, faults: FaultLog) -> Report:
         accepted = ledger.accepted()
         report.accepted = len(accepted)
         known = statuses(client, settings.redis_namespace, [s.command_id for s in accepted])
-        # A 503 that could not tell: the command must have ended, or never been queued.
+        everything = [decoded(doc) for doc in db[COMMITS].find({})]
+        by_command: dict[str, Commit | Decision] = {}
+        streams: dict[str, list[Commit]] = defaultdict(list)
+        for decided in everything:
+            if decided.command_id in by_command:
+                report.duplicated.append(decided.command_id)
+            by_command[decided.command_id] = decided
+            if isinstance(decided, Commit):
+                streams[decided.stream_id].append(decided)
+        for history in streams.values():
+            history.sort(key=lambda commit: commit.version_from)
+
+        # A 503 that could not tell: the command must have ended, or never
+        # been queued: then its status reads 404, and it left no decision.
         unknown = [s.command_id for s in ledger.sent if s.unknown]
         report.unknown_answers = len(unknown)
-        for command_id, status in statuses(client, settings.redis_namespace, unknown).items():
-            if status["status"] not in FINAL:
+        unknown_status = statuses(client, settings.redis_namespace, unknown)
+        for command_id in unknown:
+            status = unknown_status.get(command_id)
+            if status is None and command_id in by_command:
+                report.disagreeing.append(f"{command_id}: a 404 status, but decided in the store")
+            elif status is not None and status["status"] not in FINAL:
                 report.lost.append(command_id)
-
-        commits = [
-            Commit.from_document(doc)
-            for doc in db[COMMITS].find({}, sort=[("stream_id", 1), ("version_from", 1)])
-        ]
-        by_command: dict[str, Commit] = {}
-        streams: dict[str, list[Commit]] = defaultdict(list)
-        for commit in commits:
-            if commit.command_id in by_command:
-                report.duplicated.append(commit.command_id)
-            by_command[commit.command_id] = commit
-            streams[commit.stream_id].append(commit)
+        # A command that nobody was answered 202 (or "unknown") for must not
+        # have run: a 503 that said "nothing was queued" was then a lie.  Only
+        # a request whose answer never came (a dropped connection) may have.
+        answered = {s.command_id for s in ledger.sent if s.command_id}
+        untold = [
+            d.command_id for d in everything
+            if d.causation_id is None and d.command_id not in answered and d.command_id not in ledger.setup
+        ]  # fmt: skip
+        dropped = sum(1 for s in ledger.sent if s.status == 0)
+        if len(untold) > dropped:
+            report.disagreeing.append(f"{len(untold)} commands ran that no answer accounts for: {untold[:3]}")
         for stream_id, history in streams.items():
             expected = 1
             for commit in history:
@@ -181,22 +204,23 @@ def audit(cluster: Cluster, ledger: Ledger, faults: FaultLog) -> Report:
         for sent in accepted:
             status = known.get(sent.command_id)
             state = status["status"] if status else None
+            decided = by_command.get(sent.command_id)
             if state not in FINAL:
-                in_window = any(kill - FSYNC_WINDOW_S <= sent.at <= kill + 0.5 for kill in faults.redis_kills)
-                (report.lost_in_fsync_window if in_window and state is None else report.lost).append(
-                    sent.command_id
-                )
+                # Lost with Redis's last second before a SIGKILL: allowed
+                # only if it never ran, and was accepted in that second.
+                if in_fsync_window(sent.at, faults) and state is None and decided is None:
+                    report.lost_in_fsync_window.append(sent.command_id)
+                else:
+                    report.lost.append(sent.command_id)
                 continue
             setattr(report, state, getattr(report, state) + 1)
-            commit = by_command.get(sent.command_id)
-            if state == "succeeded":
-                # No commit only for a change that changed nothing (a price patched to itself).
-                if commit is None and sent.kind != "patch":
-                    report.disagreeing.append(f"{sent.command_id} succeeded without a commit")
-                elif commit is not None and status["version"] != commit.version_to:
-                    report.disagreeing.append(f"{sent.command_id} says version {status['version']}")
-            elif commit is not None:
-                report.disagreeing.append(f"{sent.command_id} {state} but committed")
+            if state == "failed":
+                if decided is not None:
+                    report.disagreeing.append(f"{sent.command_id} failed but decided")
+            elif decided is None:
+                report.disagreeing.append(f"{sent.command_id} {state} without a decision in the store")
+            elif (state, status["version"] if state == "succeeded" else None) != settled_status(decided):
+                report.disagreeing.append(f"{sent.command_id} says {state} {status['version']}")
 
         products: dict[str, Product] = {}
         orders: dict[str, Order] = {}
@@ -235,7 +259,13 @@ def audit(cluster: Cluster, ledger: Ledger, faults: FaultLog) -> Report:
                 ):
                     report.leaked.append(f"{order_id} line {line.product_id} not held")
 
-        report.keys_with_two_commands = [key for key, ids in ledger.keyed.items() if len(set(ids)) > 1]
+        report.keys_with_two_commands = [
+            key
+            for key, answers in ledger.keyed.items()
+            if len({command_id for command_id, _ in answers}) > 1
+            # a first answer lost with Redis's last second is the one window
+            and not any(in_fsync_window(at, faults) for _, at in answers)
+        ]
         report.dead_letters = db[DEAD_LETTERS].count_documents({})
     finally:
         client.close()

@@ -116,27 +116,23 @@ class Cluster:
         return True
 
     def dramatiq_workers(self, name: str) -> list[psutil.Process]:
-        """The worker processes (children of Dramatiq's main process) of a
-        Procfile process."""
+        """The worker processes (children of Dramatiq's main process, not
+        the main process itself) of a Procfile process."""
         with self._lock:
             root = self.processes[name].pid
         try:
-            family = psutil.Process(root).children(recursive=True)
-        except psutil.NoSuchProcess:
+            family = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+            main = next(
+                (
+                    p
+                    for p in family
+                    if p.name() not in ("sh", "dash", "bash") and "dramatiq" in " ".join(p.cmdline())
+                ),
+                None,
+            )
+            return main.children() if main is not None else []
+        except psutil.Error:
             return []
-        found = []
-        for proc in family:
-            try:
-                parent = proc.parent()
-                if (
-                    parent is not None
-                    and "dramatiq" in " ".join(parent.cmdline())
-                    and "dramatiq" in " ".join(proc.cmdline())
-                ):
-                    found.append(proc)
-            except psutil.Error:
-                continue
-        return found
 
     def kill_a_worker_process(self, name: str, rng) -> int | None:
         """SIGKILL one of ``name``'s worker processes (the one holding

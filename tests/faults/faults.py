@@ -7,6 +7,7 @@ out of order on purpose."""
 from __future__ import annotations
 
 import random
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -88,10 +89,7 @@ class Faults:
             time.sleep(1.0)
             cluster.redis.start()
         elif kind == "kill redis":
-            self.log.redis_kills.append(time.time())
-            cluster.redis.kill()
-            time.sleep(0.5)
-            cluster.redis.start()
+            self._kill_redis_losing_its_last_second()
         elif kind == "kill store":
             if cluster.mongo is None:
                 self.log.skipped.append("kill store: MONGODB_URI points at a store this suite did not start")
@@ -106,6 +104,23 @@ class Faults:
         elif kind == "replay notifications":
             self._replay_notifications()
         self.log.done.append((time.time(), kind))
+
+    def _kill_redis_losing_its_last_second(self) -> None:
+        """SIGKILL Redis, and start it again from its append-only file as it
+        was a second before: what ``appendfsync everysec`` may lose when the
+        machine goes down with it (killing the process alone loses nothing,
+        the file is written before each reply)."""
+        files = self.cluster.root / "redis" / "appendonlydir"
+        earlier = self.cluster.root / "redis-a-second-before"
+        shutil.rmtree(earlier, ignore_errors=True)
+        shutil.copytree(files, earlier)
+        time.sleep(1.0)
+        self.log.redis_kills.append(time.time())
+        self.cluster.redis.kill()
+        shutil.rmtree(files)
+        shutil.copytree(earlier, files)
+        time.sleep(0.5)
+        self.cluster.redis.start()
 
     # --- deliveries twice and out of order -------------------------------------------
 
@@ -167,7 +182,12 @@ class Faults:
         ns = self.cluster.settings.redis_namespace
         try:
             client = self._client()
-            held = {key: client.smembers(key) for key in client.scan_iter(match=f"{ns}:__acks__.*")}
+            # Messages being worked on, not delayed retries (those wait for their time)
+            held = {
+                key: client.smembers(key)
+                for key in client.scan_iter(match=f"{ns}:__acks__.*")
+                if not key.endswith(b".DQ")
+            }
             client.close()
         except redis.RedisError:
             return {}

@@ -33,7 +33,8 @@ class Ledger:
     products: list[str] = field(default_factory=list)
     skus: list[str] = field(default_factory=list)
     orders: list[str] = field(default_factory=list)
-    keyed: dict[str, list[str]] = field(default_factory=dict)  # key -> command ids answered
+    keyed: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # key -> (command id, when)
+    setup: set[str] = field(default_factory=set)  # commands sent before the load
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def accepted(self) -> list[Sent]:
@@ -43,7 +44,7 @@ class Ledger:
         with self.lock:
             self.sent.append(sent)
             if sent.key is not None and sent.status == 202:
-                self.keyed.setdefault(sent.key, []).append(sent.command_id)
+                self.keyed.setdefault(sent.key, []).append((sent.command_id, sent.at))
 
 
 class Client:

@@ -29,7 +29,7 @@ HEARTBEAT_S = float(os.environ.get("FAULT_HEARTBEAT_S", "6"))
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(int(SECONDS * 3 + 600))]
 
 
-def create_hot_products(url: str, n: int = 4, stock: int = 30) -> list[str]:
+def create_hot_products(url: str, n: int = 4, stock: int = 30) -> tuple[list[str], list[str]]:
     ids, commands = [], []
     for i in range(n):
         body = {"sku": f"HOT-{i}", "name": "Hot mug", "price_cents": 1200, "currency": "EUR", "stock": stock}
@@ -41,7 +41,7 @@ def create_hot_products(url: str, n: int = 4, stock: int = 30) -> list[str]:
         while requests.get(f"{url}/commands/{command_id}", timeout=10).json()["status"] == "accepted":
             assert time.monotonic() < deadline, "the hot products were not created"
             time.sleep(0.1)
-    return ids
+    return ids, commands
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -58,8 +58,8 @@ def test_every_accepted_command_takes_effect_exactly_once_under_faults(tmp_path,
     )
     try:
         cluster.boot()
-        hot = create_hot_products(cluster.url)
-        ledger = Ledger(products=list(hot))
+        hot, setup = create_hot_products(cluster.url)
+        ledger = Ledger(products=list(hot), setup=set(setup))
         faults = Faults(cluster, seed=seed, heartbeat_s=HEARTBEAT_S)
         rounds = max(1, int(SECONDS // 40))
         injector = threading.Thread(target=faults.run, args=(SECONDS, rounds), name="faults", daemon=True)

@@ -30,12 +30,16 @@ from infra.statuses import ACCEPTED, CommandStatuses, record
 
 log = logging.getLogger(__name__)
 
-#: KEYS: status, queue's message hash, queue, idempotency key ('' if none).
+#: KEYS: status, queue's message hash, queue, idempotency key ('' if none),
+#: the command's fence.
 #: ARGV: status record, its TTL, message id, message, claim, the claim's TTL.
+#: A fenced command (its request answered "not queued" already, when this
+#: call was late) is not accepted.
 #: The message goes where Dramatiq's Redis broker puts one (its
 #: ``enqueue``: the message in ``<queue>.msgs``, its id pushed on
 #: ``<queue>``); a test runs a real worker on messages queued this way.
 _ACCEPT = """
+if redis.call('EXISTS', KEYS[5]) == 1 then return 'fenced' end
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
   if existing then return existing end
@@ -152,6 +156,7 @@ class CommandBus:
                 f"{self._queue}.msgs",
                 self._queue,
                 self._keys.key(idempotency.scope, idempotency.key) if idempotency else "",
+                self._fence_key(envelope.command_id),
             ],
             args=[
                 json.dumps(record(envelope, ACCEPTED)),
@@ -162,7 +167,12 @@ class CommandBus:
                 TTL_S,
             ],
         )
+        if held in (b"fenced", "fenced"):
+            raise NotQueued("this command was answered 'not queued' already")
         return Claim.decode(held) if held else None
+
+    def _fence_key(self, command_id: str) -> str:
+        return f"{self._broker.namespace}:fence:{command_id}"
 
     def _broker_message(self, envelope: CommandEnvelope):
         # As Dramatiq's RedisBroker.enqueue prepares one: an id of its own in
@@ -180,8 +190,11 @@ class CommandBus:
     ) -> Claim | None:
         """Whether the call whose reply was lost went through: None if it
         did (the command is queued), the claim that held the key if another
-        request's did."""
+        request's did.  The command is fenced first, so that the call, if it
+        is merely late (a slow link, a proxy), cannot go through after the
+        answer says it did not."""
         try:
+            self._broker.client.set(self._fence_key(envelope.command_id), 1, nx=True, ex=TTL_S)
             if idempotency is not None:
                 held = self._keys.get(idempotency.scope, idempotency.key)
                 if held is not None:

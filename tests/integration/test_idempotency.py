@@ -111,11 +111,16 @@ class LosesReply:
     def __init__(self, script, *, reaches: bool):
         self._script = script
         self._reaches = reaches
+        self.sent = None
 
     def __call__(self, **kwargs):
+        self.sent = kwargs
         if self._reaches:
             self._script(**kwargs)
         raise redis_lib.ConnectionError("Connection closed by server.")
+
+    def arrives_late(self):
+        return self._script(**self.sent)
 
 
 @pytest.mark.parametrize("key", [None, "key-1"])
@@ -219,3 +224,17 @@ def test_claims_expire_after_a_day(bus, redis_client, settings):
     bus.submit(*attempt("cmd-1"))
     [key] = redis_client.scan_iter(match=f"{settings.redis_namespace}:idempotency:*")
     assert 24 * 3600 - 10 < redis_client.ttl(key) <= 24 * 3600
+
+
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_a_call_that_arrives_after_its_not_queued_answer_queues_nothing(bus, settings, redis_client, key):
+    envelope, response, idem = attempt("cmd-1")
+    late = LosesReply(bus._accept, reaches=False)
+    bus._accept = late
+    with pytest.raises(NotQueued):
+        bus.submit(envelope, response, idem if key else None)
+    # When the call that seemed lost reaches Redis after all (a slow link)
+    late.arrives_late()
+    # I expect the answer to stay true: nothing queued, no status
+    assert queued(settings, redis_client) == 0
+    assert bus._statuses.get("cmd-1") is None

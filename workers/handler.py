@@ -161,15 +161,21 @@ class CommandHandler:
             refusal = self._decision(
                 envelope, REFUSED, 0, {"code": rejection.code, "detail": rejection.detail}
             )
-            try:
-                self._store.append(refusal)
-            except AlreadyCommitted as decided:
-                return decided.commit
-            if not isinstance(rejection, DuplicateSku):
+            decided = self._record(refusal)
+            if decided is refusal and not isinstance(rejection, DuplicateSku):
                 # A create is refused only when its stream exists already or
                 # the command itself is invalid: no delivery of it can commit.
                 self._release_sku(command, envelope)
-            return refusal
+            return decided
+
+    def _record(self, decision: Decision) -> Commit | Decision:
+        """Record ``decision``; or, if another delivery of the command
+        decided first, return that decision instead."""
+        try:
+            self._store.append(decision)
+        except AlreadyCommitted as first:
+            return first.commit
+        return decision
 
     @staticmethod
     def _decision(envelope: CommandEnvelope, outcome: str, version: int, error=None) -> Decision:
@@ -300,12 +306,7 @@ class CommandHandler:
             state = aggregate.replay(e for c in history for e in c.domain_events())
             events = decide(state, command)
             if not events:
-                unchanged = self._decision(envelope, UNCHANGED, state.version)
-                try:
-                    self._store.append(unchanged)
-                except AlreadyCommitted as decided:
-                    return decided.commit
-                return unchanged
+                return self._record(self._decision(envelope, UNCHANGED, state.version))
             commit = Commit.new(
                 command_type=envelope.type,
                 submitted_at=envelope.submitted_at,

@@ -20,11 +20,14 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Long fault runs: FAULT_SECONDS of load per seed, with faults throughout.
+# Long fault runs: FAULT_SECONDS of load per seed, with faults throughout, at
+# a rate the embedded store sustains on two cores (FAULT_PAUSE_S per client).
 FAULT_SECONDS ?= 600
 FAULT_SEEDS ?= 1,2,3
+FAULT_PAUSE_S ?= 0.3
 faults: $(STAMP)
-	FAULT_SECONDS=$(FAULT_SECONDS) FAULT_SEEDS=$(FAULT_SEEDS) $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
+	FAULT_SECONDS=$(FAULT_SECONDS) FAULT_SEEDS=$(FAULT_SEEDS) FAULT_PAUSE_S=$(FAULT_PAUSE_S) \
+		$(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,9 @@ SECONDS = float(os.environ.get("FAULT_SECONDS", "40"))
 SEEDS = [int(seed) for seed in os.environ.get("FAULT_SEEDS", "1").split(",")]
 #: Short heartbeats, so that a paused worker's messages come back within a short run.
 HEARTBEAT_S = float(os.environ.get("FAULT_HEARTBEAT_S", "6"))
+#: Each client's pause between requests: a burst in a short run, a rate the
+#: embedded store sustains (faults included) in a long one.
+PAUSE_S = float(os.environ.get("FAULT_PAUSE_S", "0.08"))
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(int(SECONDS * 3 + 600))]
 
@@ -64,14 +67,14 @@ def test_every_accepted_command_takes_effect_exactly_once_under_faults(tmp_path,
         rounds = max(1, int(SECONDS // 40))
         injector = threading.Thread(target=faults.run, args=(SECONDS, rounds), name="faults", daemon=True)
         injector.start()
-        run_load(cluster.url, ledger, hot, seed=seed, clients=4, seconds=SECONDS, pause_s=0.08)
+        run_load(cluster.url, ledger, hot, seed=seed, clients=4, seconds=SECONDS, pause_s=PAUSE_S)
         injector.join(SECONDS + 120)
         cluster.wait_all_up()
-        _, left = settle(cluster, ledger, timeout=240)
+        _, left = settle(cluster, ledger, timeout=max(240, SECONDS / 2))
         settled_s = time.time() - faults.log.last_at
         report = audit(cluster, ledger, faults.log)
         report.settled_s = settled_s
-        print(f"\nseed {seed}, {SECONDS:.0f} s of load: {report.summary()}")
+        print(f"\nseed {seed}, {SECONDS:.0f} s of load ({PAUSE_S} s pauses): {report.summary()}")
         for reason in faults.log.skipped:
             print(f"skipped: {reason}")
         details = {

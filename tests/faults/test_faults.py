@@ -64,7 +64,7 @@ def test_every_accepted_command_takes_effect_exactly_once_under_faults(tmp_path,
         hot, setup = create_hot_products(cluster.url)
         ledger = Ledger(products=list(hot), setup=set(setup))
         faults = Faults(cluster, seed=seed, heartbeat_s=HEARTBEAT_S)
-        rounds = max(1, int(SECONDS // 40))
+        rounds = max(1, int(SECONDS // 120))  # a round of faults every two minutes
         injector = threading.Thread(target=faults.run, args=(SECONDS, rounds), name="faults", daemon=True)
         injector.start()
         run_load(cluster.url, ledger, hot, seed=seed, clients=4, seconds=SECONDS, pause_s=PAUSE_S)

@@ -114,17 +114,33 @@ class Client:
 
 
 def run_load(
-    url: str, ledger: Ledger, hot: list[str], *, seed: int, clients: int, seconds: float, pause_s: float
-):
+    url: str,
+    ledger: Ledger,
+    hot: list[str],
+    *,
+    seed: int,
+    clients: int,
+    seconds: float,
+    pause_s: float,
+    new_hot_every_s: float = 60.0,
+) -> None:
     """``clients`` threads, each sending until ``seconds`` have passed,
-    ``pause_s`` apart (jittered)."""
+    ``pause_s`` apart (jittered).  Orders contend for a few hot products,
+    and every ``new_hot_every_s`` the sale moves on to the newest products
+    (until snapshots exist, a command's cost grows with its stream)."""
     deadline = time.monotonic() + seconds
     master = random.Random(seed)
+    hot = list(hot)
+    moved = [time.monotonic()]
 
     def client_loop(rng: random.Random) -> None:
         client = Client(url, ledger, rng)
         while time.monotonic() < deadline:
             client.step(hot)
+            with ledger.lock:
+                if time.monotonic() - moved[0] > new_hot_every_s and len(ledger.products) >= 2 * len(hot):
+                    moved[0] = time.monotonic()
+                    hot[:] = ledger.products[-len(hot) :]
             time.sleep(rng.uniform(0.5, 1.5) * pause_s)
 
     threads = [

@@ -74,10 +74,9 @@ class Claim:
 
 
 class IdempotencyKeys:
-    def __init__(self, client: redis.Redis, *, namespace: str, status_ttl_s: int, clock=time.time):
+    def __init__(self, client: redis.Redis, *, namespace: str, clock=time.time):
         self._redis = client
         self._namespace = namespace
-        self._status_ttl_s = status_ttl_s
         self._clock = clock
         self._swap = client.register_script(_SWAP)
 

@@ -106,9 +106,6 @@ class CommandStatuses:
             ],
         )
 
-    def forget(self, command_id: str) -> None:
-        self._redis.delete(self.key(command_id))
-
     def many(self, command_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The records of ``command_ids`` that exist (one round trip)."""
         if not command_ids:

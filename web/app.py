@@ -57,9 +57,7 @@ def create_app(
         statuses = statuses or CommandStatuses(
             client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
         )
-        keys = IdempotencyKeys(
-            client, namespace=settings.redis_namespace, status_ttl_s=settings.command_status_ttl_s
-        )
+        keys = IdempotencyKeys(client, namespace=settings.redis_namespace)
         command_bus = command_bus or CommandBus(
             build_broker(settings), statuses, keys, max_depth=settings.max_queue_depth
         )

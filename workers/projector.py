@@ -33,7 +33,6 @@ class Applied:
     version: int
     changed: bool
     updated_at: datetime | None = None
-    before: int = 0
 
 
 class ProjectionRace(Exception):
@@ -103,7 +102,7 @@ class Projector:
             if new["version"] == current:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
-                return Applied(new["version"], changed=True, updated_at=new["updated_at"], before=current)
+                return Applied(new["version"], changed=True, updated_at=new["updated_at"])
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 
 

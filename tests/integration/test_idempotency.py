@@ -32,7 +32,7 @@ def clock():
 @pytest.fixture
 def bus(settings, broker, redis_client, clock):
     statuses = CommandStatuses(redis_client, namespace=settings.redis_namespace, ttl_s=60)
-    keys = IdempotencyKeys(redis_client, namespace=settings.redis_namespace, status_ttl_s=60, clock=clock)
+    keys = IdempotencyKeys(redis_client, namespace=settings.redis_namespace, clock=clock)
     return CommandBus(broker, statuses, keys)
 
 
@@ -157,7 +157,7 @@ def test_a_lost_reply_with_redis_still_gone_says_the_outcome_is_unknown(settings
 
     gone = redis_lib.Redis(port=free_port(), socket_connect_timeout=0.2)
     statuses = CommandStatuses(gone, namespace=settings.redis_namespace, ttl_s=60)
-    keys = IdempotencyKeys(gone, namespace=settings.redis_namespace, status_ttl_s=60, clock=clock)
+    keys = IdempotencyKeys(gone, namespace=settings.redis_namespace, clock=clock)
     bus = CommandBus(broker, statuses, keys)
     bus._depth = (0, float("inf"))
     bus._accept = LosesReply(bus._accept, reaches=False)

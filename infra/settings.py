@@ -4,6 +4,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
 
@@ -68,9 +69,10 @@ class Settings:
             )
         uri = environ["MONGODB_URI"]
         try:
-            database = environ.get("MONGODB_DATABASE") or parse_uri(uri)["database"] or "shop"
+            named = database_in(uri, default="shop")
         except Exception as exc:
             raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
+        database = environ.get("MONGODB_DATABASE") or named
         try:
             ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
             if ttl <= 0:
@@ -99,6 +101,27 @@ class Settings:
                 environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
             ),
         )
+
+
+SRV_SCHEME = "mongodb+srv://"
+
+
+def database_in(uri: str, default: str) -> str:
+    """The database ``uri`` names, else ``default``; checks the URI's shape.
+
+    A ``mongodb+srv://`` host is not looked up here (``parse_uri`` would query
+    DNS): the client checks the URI and resolves it when it first connects.
+
+    Raises:
+      pymongo.errors.ConfigurationError: ``uri`` is malformed.
+    """
+    if not uri.startswith(SRV_SCHEME):
+        return parse_uri(uri)["database"] or default
+    client: MongoClient = MongoClient(uri, connect=False)
+    try:
+        return client.get_default_database(default).name
+    finally:
+        client.close()
 
 
 def _tls_verify(raw: str) -> bool:

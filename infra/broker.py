@@ -9,6 +9,7 @@ import uuid
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from infra.redisclient import connect_redis
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,8 @@ def build_broker(settings: Settings, **options) -> RedisBroker:
     A Redis that stalls fails a call after 10 s rather than holding a
     request or a worker thread for ever."""
     options.setdefault("heartbeat_timeout", int(settings.heartbeat_timeout_s * 1000))
-    pool = redis.ConnectionPool.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    return ShopBroker(client=redis.Redis(connection_pool=pool), namespace=settings.redis_namespace, **options)
+    client = connect_redis(settings, socket_timeout=10, socket_connect_timeout=5)
+    return ShopBroker(client=client, namespace=settings.redis_namespace, **options)
 
 
 def new_identity(broker: RedisBroker, why: str) -> None:

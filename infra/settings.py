@@ -4,6 +4,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
 
@@ -20,6 +21,12 @@ class Settings:
     redis_url: str
     #: Prefix of every Redis key the service writes (the Dramatiq namespace too).
     redis_namespace: str = "shop"
+    #: ``REDIS_TLS_VERIFY=none``: a ``rediss://`` server's certificate is
+    #: not checked (platforms whose Redis has a self-signed one).
+    redis_tls_verify: bool = True
+    #: ``REDIS_TLS_CA_FILE``: PEM file of the authorities a ``rediss://``
+    #: server's certificate is checked against, instead of the system's.
+    redis_tls_ca_file: str | None = None
     #: How long a command's status can be read after it was accepted.
     command_status_ttl_s: int = 7 * 24 * 3600
     #: ``CURSOR_SECRET``: signs page cursors; the same on every web process.
@@ -62,9 +69,10 @@ class Settings:
             )
         uri = environ["MONGODB_URI"]
         try:
-            database = environ.get("MONGODB_DATABASE") or parse_uri(uri)["database"] or "shop"
+            named = database_in(uri, default="shop")
         except Exception as exc:
             raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
+        database = environ.get("MONGODB_DATABASE") or named
         try:
             ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
             if ttl <= 0:
@@ -78,6 +86,8 @@ class Settings:
             mongodb_database=database,
             redis_url=environ["REDIS_URL"],
             redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
+            redis_tls_verify=_tls_verify(environ.get("REDIS_TLS_VERIFY") or "required"),
+            redis_tls_ca_file=_readable_file(environ, "REDIS_TLS_CA_FILE"),
             command_status_ttl_s=ttl,
             cursor_secret=environ.get("CURSOR_SECRET") or None,
             api_tokens=_tokens(environ.get("API_TOKENS", "")),
@@ -91,6 +101,40 @@ class Settings:
                 environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
             ),
         )
+
+
+SRV_SCHEME = "mongodb+srv://"
+
+
+def database_in(uri: str, default: str) -> str:
+    """The database ``uri`` names, else ``default``; checks the URI's shape.
+
+    A ``mongodb+srv://`` host is not looked up here (``parse_uri`` would query
+    DNS): the client checks the URI and resolves it when it first connects.
+
+    Raises:
+      pymongo.errors.ConfigurationError: ``uri`` is malformed.
+    """
+    if not uri.startswith(SRV_SCHEME):
+        return parse_uri(uri)["database"] or default
+    client: MongoClient = MongoClient(uri, connect=False)
+    try:
+        return client.get_default_database(default).name
+    finally:
+        client.close()
+
+
+def _tls_verify(raw: str) -> bool:
+    if raw not in ("required", "none"):
+        raise ConfigurationError("REDIS_TLS_VERIFY must be required (the default) or none")
+    return raw == "required"
+
+
+def _readable_file(environ: Mapping[str, str], name: str) -> str | None:
+    path = environ.get(name)
+    if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        raise ConfigurationError(f"{name}: no readable file at {path}")
+    return path or None
 
 
 def _whole(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -17,7 +17,8 @@ from infra.settings import Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
-logs.configure("worker")
+# The process type (worker or projector) as workers.serve was told it.
+logs.configure(os.environ.get(logs.SERVICE_ENV, "worker"))
 
 
 def _stop_once() -> None:

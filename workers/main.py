@@ -1,6 +1,7 @@
-"""Entry point for the ``dramatiq`` command (see the Procfile)::
+"""The broker module of Dramatiq's command line (see the Procfile and
+workers/serve.py)::
 
-    dramatiq workers.main:broker --queues commands
+    python -m workers.serve worker workers.main:broker --queues commands
 
 Reads the environment and binds the actors; connects to MongoDB only when
 the first message arrives, inside each worker process."""

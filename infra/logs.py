@@ -111,13 +111,23 @@ class RawLines(io.TextIOBase):
         self._lock = threading.RLock()
         self._pending = ""
         self._traceback: list[str] = []
+        self._logging = threading.local()
 
     def write(self, text: str) -> int:
+        if getattr(self._logging, "now", False):
+            # Written while logging a line of ours (logging's own report of
+            # a failing handler): as it is, rather than round and round.
+            self._stream.write(text)
+            return len(text)
         with self._lock:
-            self._pending += text
-            *lines, self._pending = self._pending.split("\n")
-            for line in lines:
-                self._line(line)
+            self._logging.now = True
+            try:
+                self._pending += text
+                *lines, self._pending = self._pending.split("\n")
+                for line in lines:
+                    self._line(line)
+            finally:
+                self._logging.now = False
         return len(text)
 
     def _line(self, line: str) -> None:

@@ -53,3 +53,20 @@ def test_times_are_rfc3339_with_their_offset():
     logging.getLogger("test.stderr").info("hello")
     (found,) = records(out)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", found["time"])
+
+
+def test_a_failing_handler_does_not_send_logging_round_and_round():
+    stream, _, err = capture()
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise OSError("closed")
+
+    log = logging.getLogger("test.stderr")
+    log.handlers[:] = [logs.json_handler(Broken())]
+    saved, logs.sys.stderr = logs.sys.stderr, stream
+    try:
+        stream.write("a line nobody can log\n")
+    finally:
+        logs.sys.stderr = saved
+    assert "--- Logging error ---" in err.getvalue()

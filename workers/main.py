@@ -1,6 +1,7 @@
-"""Entry point for the ``dramatiq`` command (see the Procfile)::
+"""The broker module of Dramatiq's command line (see the Procfile and
+workers/serve.py)::
 
-    dramatiq workers.main:broker --queues commands
+    python -m workers.serve worker workers.main:broker --queues commands
 
 Reads the environment and binds the actors; connects to MongoDB only when
 the first message arrives, inside each worker process."""
@@ -17,7 +18,8 @@ from infra.settings import Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
-logs.configure("worker")
+# The process type (worker or projector) as workers.serve was told it.
+logs.configure(os.environ.get(logs.SERVICE_ENV, "worker"))
 
 
 def _stop_once() -> None:

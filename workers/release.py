@@ -3,12 +3,13 @@
 import logging
 import sys
 
+from infra import logs
 from infra.mongo import connect, ensure_indexes
 from infra.settings import ConfigurationError, Settings
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s release %(message)s")
+    logs.configure("release")
     try:
         settings = Settings.from_env()
     except ConfigurationError as exc:

@@ -46,7 +46,7 @@ def test_the_launcher_serves_and_stops_everything_it_started(tmp_path, backends,
         assert stack.wait_for_product(accepted.json()["product_id"])["sku"] == "RUN-1"
         started = psutil.Process(launcher.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in started)
-        for expected in ("honcho", "gunicorn", "dramatiq"):
+        for expected in ("honcho", "gunicorn", "workers.serve"):
             assert expected in names
         if settings is None:
             assert "nx-27017" in names and "redis-server" in names

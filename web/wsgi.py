@@ -5,13 +5,14 @@ connection is made in the process that uses it."""
 
 import logging
 
-from infra import logs
+from infra import logs, otel
 from infra.settings import ConfigurationError, Settings
 from web.app import create_app
 
 
 def application():
     logs.configure("web")
+    otel.configure("web", web=True)  # before create_app: Falcon's App is traced as it is built
     settings = Settings.from_env()
     if not settings.api_tokens:
         if not settings.allow_anonymous:

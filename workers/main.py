@@ -11,13 +11,15 @@ import threading
 
 import dramatiq
 
-from infra import logs
+from infra import logs, otel
 from infra.broker import build_broker
 from infra.settings import Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
-logs.configure("worker")
+service = "worker"
+logs.configure(service)
+otel.configure(service)
 
 
 def _stop_once() -> None:

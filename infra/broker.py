@@ -8,7 +8,7 @@ import uuid
 
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import default_middleware
+from dramatiq.middleware import Middleware, default_middleware
 
 from infra.redisclient import connect_redis
 from infra.settings import Settings
@@ -27,14 +27,17 @@ def build_broker(settings: Settings, **options) -> RedisBroker:
     replica-set failover, so a live worker is not taken for dead.
 
     A Redis that stalls fails a call after 10 s rather than holding a
-    request or a worker thread for ever.
-
-    Every message carries the trace context of the span that sent it
-    (``TraceMessages``, first: see why there)."""
-    options.setdefault("middleware", [TraceMessages(), *(m() for m in default_middleware)])
+    request or a worker thread for ever."""
+    options.setdefault("middleware", middleware())
     options.setdefault("heartbeat_timeout", int(settings.heartbeat_timeout_s * 1000))
     client = connect_redis(settings, socket_timeout=10, socket_connect_timeout=5)
     return ShopBroker(client=client, namespace=settings.redis_namespace, **options)
+
+
+def middleware() -> list[Middleware]:
+    """Dramatiq's default middleware, after ``TraceMessages`` (first, see
+    why there): every message carries the trace context that sent it."""
+    return [TraceMessages(), *(m() for m in default_middleware)]
 
 
 def new_identity(broker: RedisBroker, why: str) -> None:

@@ -1,7 +1,8 @@
 """Entry point for gunicorn (see the Procfile): ``gunicorn 'web.wsgi:application()'``.
 
 gunicorn calls the factory in each worker process after forking, so every
-connection is made in the process that uses it."""
+connection, and the trace exporter's thread (if traces are on), is made in
+the process that uses it."""
 
 import logging
 

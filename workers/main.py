@@ -2,8 +2,9 @@
 
     dramatiq workers.main:broker --queues commands
 
-Reads the environment and binds the actors; connects to MongoDB only when
-the first message arrives, inside each worker process."""
+Reads the environment, sets up traces if asked for, and binds the actors;
+connects to MongoDB only when the first message arrives.  Dramatiq imports
+this module in each worker process it forks, so all of this happens there."""
 
 import os
 import signal

@@ -1,17 +1,19 @@
 """Entry point for gunicorn (see the Procfile): ``gunicorn 'web.wsgi:application()'``.
 
 gunicorn calls the factory in each worker process after forking, so every
-connection is made in the process that uses it."""
+connection, and the trace exporter's thread (if traces are on), is made in
+the process that uses it."""
 
 import logging
 
-from infra import logs
+from infra import logs, otel
 from infra.settings import ConfigurationError, Settings
 from web.app import create_app
 
 
 def application():
     logs.configure("web")
+    otel.configure("web", web=True)  # before create_app: Falcon's App is traced as it is built
     settings = Settings.from_env()
     if not settings.api_tokens:
         if not settings.allow_anonymous:

@@ -3,8 +3,9 @@ workers/serve.py)::
 
     python -m workers.serve worker workers.main:broker --queues commands
 
-Reads the environment and binds the actors; connects to MongoDB only when
-the first message arrives, inside each worker process."""
+Reads the environment, sets up traces if asked for, and binds the actors;
+connects to MongoDB only when the first message arrives.  Dramatiq imports
+this module in each worker process it forks, so all of this happens there."""
 
 import os
 import signal
@@ -12,14 +13,16 @@ import threading
 
 import dramatiq
 
-from infra import logs
+from infra import logs, otel
 from infra.broker import build_broker
 from infra.settings import Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
 # The process type (worker or projector) as workers.serve was told it.
-logs.configure(os.environ.get(logs.SERVICE_ENV, "worker"))
+service = os.environ.get(logs.SERVICE_ENV, "worker")
+logs.configure(service)
+otel.configure(service)
 
 
 def _stop_once() -> None:

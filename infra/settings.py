@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pymongo.uri_parser import parse_uri
+from redis.connection import parse_url
 
 
 class ConfigurationError(Exception):
@@ -65,6 +66,10 @@ class Settings:
             database = environ.get("MONGODB_DATABASE") or parse_uri(uri)["database"] or "shop"
         except Exception as exc:
             raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
+        try:
+            parse_url(environ["REDIS_URL"])
+        except ValueError as exc:
+            raise ConfigurationError(f"REDIS_URL is not a Redis URL: {exc}") from None
         try:
             ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
             if ttl <= 0:

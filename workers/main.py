@@ -3,17 +3,20 @@
     dramatiq workers.main:broker --queues commands
 
 Reads the environment and binds the actors; connects to MongoDB only when
-the first message arrives, inside each worker process."""
+the first message arrives, inside each worker process.  Settings it cannot
+start with end the process with one log line and exit code 2, which the
+``dramatiq`` command passes on as its own."""
 
+import logging
 import os
 import signal
 import threading
 
 import dramatiq
 
-from infra import logs
+from infra import boot, logs
 from infra.broker import build_broker
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
@@ -39,8 +42,14 @@ def _stop_once() -> None:
     signal.signal(signal.SIGTERM, once)
 
 
+#: dramatiq's exit code for "the module could not be imported".
+IMPORT_FAILED = 2
+
 _stop_once()
-settings = Settings.from_env()
+try:
+    settings = Settings.from_env()
+except ConfigurationError as exc:
+    boot.refuse(logging.getLogger("worker"), exc, IMPORT_FAILED)
 broker = build_broker(settings)
 if os.environ.get("DRAMATIQ_PROMETHEUS") == "1":
     # Where the platform can scrape workers: Dramatiq's own exporter.

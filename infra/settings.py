@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
+from redis.connection import parse_url
 
 
 class ConfigurationError(Exception):
@@ -73,6 +74,10 @@ class Settings:
         except Exception as exc:
             raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
         database = environ.get("MONGODB_DATABASE") or named
+        try:
+            parse_url(environ["REDIS_URL"])
+        except ValueError as exc:
+            raise ConfigurationError(f"REDIS_URL is not a Redis URL: {exc}") from None
         try:
             ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
             if ttl <= 0:

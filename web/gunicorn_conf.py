@@ -1,6 +1,8 @@
-"""gunicorn settings: its own log lines as JSON, like the app's; and
+"""gunicorn settings: its own log lines as JSON, like the app's; the web
+settings checked once in the master, before it binds the port or forks (a
+web that cannot start says why in one line, and gunicorn stops); and
 prometheus_client's multiprocess mode: one fresh metrics folder per gunicorn
-master, and a dead worker's files let go."""
+master, a dead worker's files let go."""
 
 import os
 import shutil
@@ -47,6 +49,9 @@ logger_class = JsonLogger
 
 
 def on_starting(server):
+    from web.wsgi import settings_or_exit
+
+    settings_or_exit()
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="shop-metrics-")
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)

@@ -52,6 +52,8 @@ def test_create_product_is_queued_and_accepted(client, bus):
         ({"price_cents": MAX_PRICE_CENTS + 1}, "price_cents"),
         ({"currency": "eur"}, "currency"),
         ({"currency": "EURO"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),  # 3 capitals, but no ISO 4217 code
+        ({"currency": "HRK"}, "currency"),  # withdrawn in 2023
         ({"stock": -1}, "stock"),
         ({"stock": None}, "stock"),
         ({"colour": "red"}, "colour"),
@@ -64,6 +66,19 @@ def test_invalid_fields_get_422_naming_the_field_and_nothing_is_queued(client, b
     assert result.json["status"] == 422
     assert list(result.json["errors"]) == [field]
     assert bus.submitted == []
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY", "CHF", "XCG"])
+def test_iso_4217_currencies_are_accepted(client, bus, currency):
+    assert client.simulate_post("/products", json={**VALID, "currency": currency}).status_code == 202
+    assert bus.submitted[0].payload["currency"] == currency
+
+
+def test_an_unknown_currency_is_named_as_such(client):
+    result = client.simulate_post("/products", json={**VALID, "currency": "XYZ"})
+    assert result.json["errors"] == {
+        "currency": ["must be an ISO 4217 currency code in capitals, such as EUR"]
+    }
 
 
 def test_the_highest_price_is_accepted_and_the_error_says_what_it_is(client, bus):

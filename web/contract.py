@@ -192,7 +192,7 @@ def _command(
     """A command route: ``accepted`` is its 202 example, whose id names the
     schema (``ProductAccepted`` or ``OrderAccepted``)."""
     unsupported = f"the body is not {' or '.join(media_types)}"
-    if len(media_types) > 1:
+    if media_types == inputs.PATCH_MEDIA_TYPES:
         refused = _problem(unsupported, {"Accept-Patch": _header("the media types a PATCH may use")})
     else:
         refused = _problem(unsupported)
@@ -416,11 +416,11 @@ def _build(openapi_version: str) -> dict[str, Any]:
             "401": _problem("METRICS_TOKEN is set and was not sent"),
         },
     }})  # fmt: skip
-    document = spec.to_dict()
-    for operations in document["paths"].values():
+    built = spec.to_dict()
+    for operations in built["paths"].values():
         if "get" in operations:
             operations["head"] = _headers_only(operations["get"])
-    return document
+    return built
 
 
 def _headers_only(get: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from web.freshness import ReadYourWrites, SignalHub
 from web.history import History
 from web.metrics import Metrics, ScrapeTime
 from web.requestlog import RequestLog
+from web.routing import Router
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 
 
@@ -77,7 +78,8 @@ def create_app(
             RequestLog(),
             Authenticate(settings.api_tokens, allow_anonymous=settings.allow_anonymous),
             ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits),
-        ]
+        ],
+        router=Router(),
     )
     problems.install(app)
     app.add_route("/products", products.Collection(command_bus, product_views, cursors, uuidgen, progress))

@@ -15,7 +15,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from web import schemas
+from web import examples, inputs, schemas
 
 # --- response bodies -----------------------------------------------------------------------
 
@@ -32,8 +32,14 @@ class ProblemSchema(Schema):
 class AcceptedSchema(Schema):
     command_id = fields.UUID(required=True)
     status = fields.String(required=True, metadata={"enum": ["accepted"]})
-    product_id = fields.UUID()
-    order_id = fields.UUID()
+
+
+class ProductAcceptedSchema(AcceptedSchema):
+    product_id = fields.UUID(required=True)
+
+
+class OrderAcceptedSchema(AcceptedSchema):
+    order_id = fields.UUID(required=True)
 
 
 class CommandErrorSchema(Schema):
@@ -158,22 +164,38 @@ COMMON = {
     "403": _problem("the token's scope is too small"),
     "405": _problem("method not allowed", {"Allow": _header("the methods the route allows")}),
     "503": _problem("Redis or MongoDB did not answer", RETRY_AFTER),
-    # Answered by gunicorn itself, before the app sees the request.
-    "414": {"description": "the request line is over 8190 bytes", "content": {"text/html": {}}},
+    # Answered by gunicorn (web.gunicorn_worker), before the app sees the request.
+    "414": _problem("the request line is over 8190 bytes"),
+    "431": _problem("over 100 header fields, or one over 8190 bytes"),
 }
 
 
-def _json(schema: str, description: str, headers: dict | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
+def _json(schema: str, description: str, headers: dict | None = None, example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+    if example is not None:
+        media["example"] = example
+    response: dict[str, Any] = {"description": description, "content": {"application/json": media}}
     if headers:
         response["headers"] = headers
     return response
 
 
-def _command(body: str | None, summary: str, tag: str) -> dict[str, Any]:
+def _command(
+    body: str | None,
+    summary: str,
+    tag: str,
+    *,
+    accepted: dict[str, Any],
+    example: dict[str, Any] | None = None,
+    media_types: tuple[str, ...] = (inputs.JSON,),
+) -> dict[str, Any]:
+    """A command route: ``accepted`` is its 202 example, whose id names the
+    schema (``ProductAccepted`` or ``OrderAccepted``)."""
+    unsupported = f"the body is not {' or '.join(media_types)}"
+    if media_types == inputs.PATCH_MEDIA_TYPES:
+        refused = _problem(unsupported, {"Accept-Patch": _header("the media types a PATCH may use")})
+    else:
+        refused = _problem(unsupported)
     operation: dict[str, Any] = {
         "tags": [tag],
         "summary": summary,
@@ -188,12 +210,13 @@ def _command(body: str | None, summary: str, tag: str) -> dict[str, Any]:
         ],
         "responses": {
             "202": _json(
-                "Accepted",
+                "ProductAccepted" if "product_id" in accepted else "OrderAccepted",
                 "queued; follow it at Location",
                 {
                     "Location": _header("/commands/{command_id}"),
                     "Idempotent-Replayed": _header("true on a replay"),
                 },
+                accepted,
             ),
             "400": _problem("malformed JSON or Idempotency-Key"),
             "404": _problem("not a route, or an id that is not a UUID"),
@@ -201,7 +224,7 @@ def _command(body: str | None, summary: str, tag: str) -> dict[str, Any]:
                 "the first request with this Idempotency-Key is still being accepted", RETRY_AFTER
             ),
             "413": _problem("the body is over 64 KiB"),
-            "415": _problem("the body is not application/json"),
+            "415": refused,
             "422": _problem("the body breaks a rule (errors names each field)"),
             **COMMON,
             "503": _problem(
@@ -213,18 +236,25 @@ def _command(body: str | None, summary: str, tag: str) -> dict[str, Any]:
         },
     }
     if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
-        }
+        media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{body}"}}
+        if example is not None:
+            media["example"] = example
+        operation["requestBody"] = {"required": True, "content": {t: media for t in media_types}}
     return operation
 
 
 def _query(
-    schema: str, summary: str, tag: str, *, item: bool, query: type[Schema] = AfterQuery, scope="read"
+    schema: str,
+    summary: str,
+    tag: str,
+    *,
+    item: bool,
+    example: dict[str, Any],
+    query: type[Schema] = AfterQuery,
+    scope="read",
 ):
     responses: dict[str, Any] = {
-        "200": _json(schema, "the read model's answer", ITEM if item else FRESHNESS),
+        "200": _json(schema, "the read model's answer", ITEM if item else FRESHNESS, example),
         "400": _problem("a query parameter is unknown or malformed (errors names it)"),
         "404": _problem("not found"),
         **COMMON,
@@ -277,7 +307,10 @@ def _build(openapi_version: str) -> dict[str, Any]:
         version="0.1.0",
         openapi_version=openapi_version,
         plugins=[plugin],
-        info={"description": "A product catalog and orders, built as CQRS over a MongoDB event store."},
+        info={
+            "description": "A product catalog and orders, built as CQRS over a MongoDB event store. "
+            "Every GET route answers HEAD with the same status and headers."
+        },
     )
     plugin.map_to_openapi_type(schemas.Bool, "boolean", None)
     plugin.map_to_openapi_type(schemas.QueryInt, "integer", None)
@@ -287,7 +320,8 @@ def _build(openapi_version: str) -> dict[str, Any]:
     )
     for name, schema in {
         "Problem": ProblemSchema,
-        "Accepted": AcceptedSchema,
+        "ProductAccepted": ProductAcceptedSchema,
+        "OrderAccepted": OrderAcceptedSchema,
         "Command": CommandSchema,
         "Product": ProductSchema,
         "ProductPage": ProductPageSchema,
@@ -301,31 +335,41 @@ def _build(openapi_version: str) -> dict[str, Any]:
     }.items():
         spec.components.schema(name, schema=schema)
 
+    product, order = examples.PRODUCT_ACCEPTED, examples.ORDER_ACCEPTED
     spec.path("/products", operations={
-        "post": _command("CreateProduct", "Create a product", "products"),
+        "post": _command("CreateProduct", "Create a product", "products", accepted=product,
+                         example=examples.CREATE_PRODUCT),
         "get": _query("ProductPage", "List products", "products", item=False,
-                      query=schemas.ListProductsQuery),
+                      example=examples.PRODUCT_PAGE, query=schemas.ListProductsQuery),
     })  # fmt: skip
     spec.path("/products/{product_id}", parameters=[_id("product_id")], operations={
-        "get": _query("Product", "Read a product", "products", item=True),
-        "patch": _command("UpdateProduct", "Change a product's details or price", "products"),
+        "get": _query("Product", "Read a product", "products", item=True, example=examples.PRODUCT),
+        "patch": _command("UpdateProduct", "Change a product's details or price (a merge patch)",
+                          "products", accepted=product, example=examples.UPDATE_PRODUCT,
+                          media_types=inputs.PATCH_MEDIA_TYPES),
     })  # fmt: skip
     spec.path("/products/{product_id}/stock-adjustments", parameters=[_id("product_id")], operations={
-        "post": _command("StockAdjustment", "Adjust stock", "products"),
+        "post": _command("StockAdjustment", "Adjust stock", "products", accepted=product,
+                         example=examples.STOCK_ADJUSTMENT),
     })  # fmt: skip
     spec.path("/products/{product_id}/history", parameters=[_id("product_id")], operations={
-        "get": _query("History", "A product's events", "products", item=True, scope="admin"),
+        "get": _query("History", "A product's events", "products", item=True,
+                      example=examples.PRODUCT_HISTORY, scope="admin"),
     })  # fmt: skip
-    spec.path("/orders", operations={"post": _command("PlaceOrder", "Place an order", "orders")})
+    spec.path("/orders", operations={
+        "post": _command("PlaceOrder", "Place an order", "orders", accepted=order,
+                         example=examples.PLACE_ORDER),
+    })  # fmt: skip
     spec.path("/orders/{order_id}", parameters=[_id("order_id")], operations={
-        "get": _query("Order", "Read an order", "orders", item=True),
+        "get": _query("Order", "Read an order", "orders", item=True, example=examples.ORDER),
     })  # fmt: skip
     for action in ("cancel", "ship"):
         spec.path(f"/orders/{{order_id}}/{action}", parameters=[_id("order_id")], operations={
-            "post": _command(None, f"{action.capitalize()} an order (no body)", "orders"),
+            "post": _command(None, f"{action.capitalize()} an order (no body)", "orders", accepted=order),
         })  # fmt: skip
     spec.path("/orders/{order_id}/history", parameters=[_id("order_id")], operations={
-        "get": _query("History", "An order's events", "orders", item=True, scope="admin"),
+        "get": _query("History", "An order's events", "orders", item=True,
+                      example=examples.ORDER_HISTORY, scope="admin"),
     })  # fmt: skip
     customer = {
         "in": "path",
@@ -335,7 +379,7 @@ def _build(openapi_version: str) -> dict[str, Any]:
     }
     spec.path("/customers/{customer_id}/orders", parameters=[customer], operations={
         "get": _query("OrderPage", "A customer's orders, newest first", "orders", item=False,
-                      query=schemas.CustomerOrdersQuery),
+                      example=examples.ORDER_PAGE, query=schemas.CustomerOrdersQuery),
     })  # fmt: skip
     spec.path("/commands/{command_id}", parameters=[_id("command_id")], operations={
         "get": {
@@ -343,7 +387,7 @@ def _build(openapi_version: str) -> dict[str, Any]:
             "summary": "Follow a command",
             "security": [{"bearer": ["read"]}],
             "responses": {
-                "200": _json("Command", "its status"),
+                "200": _json("Command", "its status", example=examples.COMMAND),
                 "404": _problem("no such command"),
                 **COMMON,
             },
@@ -372,11 +416,26 @@ def _build(openapi_version: str) -> dict[str, Any]:
             "401": _problem("METRICS_TOKEN is set and was not sent"),
         },
     }})  # fmt: skip
-    return spec.to_dict()
+    built = spec.to_dict()
+    for operations in built["paths"].values():
+        if "get" in operations:
+            operations["head"] = _headers_only(operations["get"])
+    return built
+
+
+def _headers_only(get: dict[str, Any]) -> dict[str, Any]:
+    """``HEAD`` as web.routing serves it: the ``GET``'s statuses and headers,
+    no body."""
+    head = json.loads(json.dumps(get))
+    head["summary"] = f"{get['summary']}: the headers only"
+    for response in head["responses"].values():
+        response.pop("content", None)
+    return head
 
 
 DOCS_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>shop API</title>
+<link rel="icon" type="image/png" href="/docs/static/favicon-32x32.png">
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
@@ -421,10 +480,15 @@ def swagger_ui_folder() -> Path:
 
 
 class DocsAsset:
-    """The two Swagger UI files the page loads, and nothing else of the bundle."""
+    """The Swagger UI files the page loads (its icon too, so that no browser
+    asks for a /favicon.ico), and nothing else of the bundle."""
 
     public = True
-    ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "application/javascript"}
+    ASSETS = {
+        "swagger-ui.css": "text/css",
+        "swagger-ui-bundle.js": "application/javascript",
+        "favicon-32x32.png": "image/png",
+    }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, asset: str) -> None:
         if asset not in self.ASSETS:

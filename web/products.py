@@ -95,7 +95,7 @@ class Item:
         resp.media = product
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
-        changes, sent = inputs.body(req, self._schema)
+        changes, sent = inputs.body(req, self._schema, inputs.PATCH_MEDIA_TYPES)
         command_id = str(self._uuidgen())
         envelope = CommandEnvelope.wrap(
             UpdateProduct(product_id=str(product_id), changes=changes), command_id=command_id

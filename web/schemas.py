@@ -3,6 +3,7 @@ are refused (marshmallow's default ``RAISE``)."""
 
 from __future__ import annotations
 
+import pycountry
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from domain.limits import MAX_INT, MAX_LINES, MAX_PRICE_CENTS, MAX_QUANTITY, MAX_STOCK
@@ -19,7 +20,9 @@ class FullMatch(validate.Regexp):
 
 
 SKU = FullMatch(r"^[A-Za-z0-9._-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -")
-CURRENCY = FullMatch(r"^[A-Z]{3}$", error="must be 3 upper-case letters (ISO 4217)")
+#: The codes of ISO 4217's current list, as the maintained ``pycountry`` has it.
+CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies)
+CURRENCY = validate.OneOf(CURRENCIES, error="must be an ISO 4217 currency code in capitals, such as EUR")
 
 
 class Int(fields.Integer):

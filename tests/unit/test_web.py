@@ -1,5 +1,6 @@
 """The HTTP surface through ``falcon.testing`` with fakes: no services."""
 
+import io
 import json
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from domain.limits import MAX_PRICE_CENTS
 from infra.statuses import record
 from tests.unit.fakes import IDS, VALID, FakeStatuses, FakeViews, make_client
+from web.inputs import MAX_BODY_BYTES
 from web.views import product_json
 
 
@@ -50,6 +52,8 @@ def test_create_product_is_queued_and_accepted(client, bus):
         ({"price_cents": MAX_PRICE_CENTS + 1}, "price_cents"),
         ({"currency": "eur"}, "currency"),
         ({"currency": "EURO"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),  # 3 capitals, but no ISO 4217 code
+        ({"currency": "HRK"}, "currency"),  # withdrawn in 2023
         ({"stock": -1}, "stock"),
         ({"stock": None}, "stock"),
         ({"colour": "red"}, "colour"),
@@ -62,6 +66,19 @@ def test_invalid_fields_get_422_naming_the_field_and_nothing_is_queued(client, b
     assert result.json["status"] == 422
     assert list(result.json["errors"]) == [field]
     assert bus.submitted == []
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY", "CHF", "XCG"])
+def test_iso_4217_currencies_are_accepted(client, bus, currency):
+    assert client.simulate_post("/products", json={**VALID, "currency": currency}).status_code == 202
+    assert bus.submitted[0].payload["currency"] == currency
+
+
+def test_an_unknown_currency_is_named_as_such(client):
+    result = client.simulate_post("/products", json={**VALID, "currency": "XYZ"})
+    assert result.json["errors"] == {
+        "currency": ["must be an ISO 4217 currency code in capitals, such as EUR"]
+    }
 
 
 def test_the_highest_price_is_accepted_and_the_error_says_what_it_is(client, bus):
@@ -199,3 +216,88 @@ def test_a_command_redis_did_not_confirm_gets_a_503_that_tells_the_truth(fault):
         # It may have been queued: the answer names the command to follow
         assert result.json["command_id"] == str(IDS[1])
         assert result.headers["Location"] == f"/commands/{IDS[1]}"
+
+
+class Endless(io.RawIOBase):
+    """A chunked body that never ends, counting what is read of it."""
+
+    def __init__(self, prefix: bytes):
+        self.prefix = prefix
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        assert size > 0, "the body must be read in bounded pieces"
+        piece = (self.prefix + b" " * size)[self.read_bytes : self.read_bytes + size]
+        self.read_bytes += len(piece)
+        return piece
+
+    def readline(self, size: int = -1) -> bytes:
+        raise AssertionError("a body has no lines to read")
+
+
+def chunked(stream) -> dict:
+    """What gunicorn gives the app for ``Transfer-Encoding: chunked``: no
+    ``CONTENT_LENGTH``, and an input that ends with the body."""
+    return {"wsgi.input": stream, "wsgi.input_terminated": True}
+
+
+def test_a_chunked_body_is_read(client, bus):
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    result = client.simulate_post(
+        "/products", headers=headers, extras=chunked(io.BytesIO(json.dumps(VALID).encode()))
+    )
+    assert result.status_code == 202, result.json
+    assert bus.submitted[0].payload["sku"] == VALID["sku"]
+
+
+def test_a_large_chunked_body_gets_413_having_read_no_more_than_the_limit(client, bus):
+    stream = Endless(b'{"sku": "MUG-1", "description": "')
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    result = client.simulate_post("/products", headers=headers, extras=chunked(stream))
+    assert result.status_code == 413
+    assert result.headers["Content-Type"] == "application/problem+json"
+    assert stream.read_bytes == MAX_BODY_BYTES + 1
+    assert bus.submitted == []
+
+
+def test_a_body_of_exactly_64_kib_is_read_whole(client, bus):
+    raw = json.dumps({**VALID, "description": ""}).encode()
+    raw = raw.replace(b'"description": ""', b'"description": "' + b" " * (MAX_BODY_BYTES - len(raw)) + b'"')
+    assert len(raw) == MAX_BODY_BYTES
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    result = client.simulate_post("/products", headers=headers, extras=chunked(io.BytesIO(raw)))
+    # read whole: the description's 2,000-character rule is what refuses it, not the size
+    assert result.status_code == 422 and list(result.json["errors"]) == ["description"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/health",
+        f"/products/{IDS[0]}",
+        "/products",
+        f"/products/{IDS[9]}",  # not found
+        "/openapi.json",
+        "/docs",
+    ],
+)
+def test_head_answers_like_get_without_a_body(path):
+    doc = {
+        "_id": str(IDS[0]), "sku": "MUG-1", "name": "Mug", "description": None, "category": None,
+        "price_cents": 1250, "currency": "EUR", "stock_available": 3, "stock_reserved": 0,
+        "version": 2, "created_at": "2026-11-26T05:34:19.712Z", "updated_at": "2026-11-26T05:34:19.712Z",
+    }  # fmt: skip
+    client = make_client(product_views=FakeViews([product_json(doc)]))
+    got, head = client.simulate_get(path), client.simulate_head(path)
+    assert head.status_code == got.status_code
+    assert head.content == b"" and got.content != b""
+    ignored = {"x-request-id"}
+    assert {k: v for k, v in head.headers.items() if k not in ignored} == {
+        k: v for k, v in got.headers.items() if k not in ignored
+    }
+
+
+def test_head_is_allowed_wherever_get_is_and_nowhere_else(client):
+    assert "HEAD" in client.simulate_put("/products").headers["Allow"]
+    refused = client.simulate_head(f"/orders/{IDS[0]}/cancel")
+    assert refused.status_code == 405 and "HEAD" not in refused.headers["Allow"]

@@ -1,6 +1,8 @@
 """PATCH, stock adjustments, listing, history and Idempotency-Key handling,
 through ``falcon.testing`` with fakes."""
 
+import json
+
 import pytest
 
 from domain.limits import MAX_PRICE_CENTS
@@ -55,6 +57,35 @@ def test_patch_refuses_a_bad_body_with_422(client, bus, body, field):
 def test_patch_says_why_sku_cannot_change(client):
     result = client.simulate_patch(f"/products/{PRODUCT}", json={"sku": "X"})
     assert result.json["errors"]["sku"] == ["cannot be changed after the product is created"]
+
+
+def test_patch_takes_a_merge_patch_as_it_takes_json(client, bus):
+    body = json.dumps({"price_cents": 990, "description": None})
+    for media_type in ("application/merge-patch+json", "application/merge-patch+json; charset=utf-8"):
+        result = client.simulate_patch(
+            f"/products/{PRODUCT}", body=body, headers={"Content-Type": media_type}
+        )
+        assert result.status_code == 202, result.json
+    assert [e.payload["changes"] for e in bus.submitted] == [{"price_cents": 990, "description": None}] * 2
+
+
+@pytest.mark.parametrize("media_type", ["application/json-patch+json", "text/plain", None])
+def test_patch_refuses_other_media_types_saying_which_it_takes(client, bus, media_type):
+    headers = {"Content-Type": media_type} if media_type else {}
+    result = client.simulate_patch(f"/products/{PRODUCT}", body='{"name": "Cup"}', headers=headers)
+    assert result.status_code == 415
+    assert result.headers["Content-Type"] == "application/problem+json"
+    assert result.headers["Accept-Patch"] == "application/json, application/merge-patch+json"
+    assert bus.submitted == []
+
+
+def test_a_merge_patch_is_for_patch_only(client, bus):
+    headers = {"Content-Type": "application/merge-patch+json"}
+    result = client.simulate_post(
+        f"/products/{PRODUCT}/stock-adjustments", body='{"delta": 1}', headers=headers
+    )
+    assert result.status_code == 415 and "Accept-Patch" not in result.headers
+    assert bus.submitted == []
 
 
 # --- POST /products/{id}/stock-adjustments ----------------------------------

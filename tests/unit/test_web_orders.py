@@ -26,6 +26,7 @@ def test_placing_an_order_is_queued_and_accepted(client, bus):
         ({"customer_id": "a b"}, "customer_id"),
         ({"customer_id": "x" * 65}, "customer_id"),
         ({"currency": "eur"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),
         ({"lines": []}, "lines"),
         ({"lines": [{"product_id": P1, "quantity": 1}] * 51}, "lines"),
         ({"lines": [{"product_id": P1, "quantity": 1}, {"product_id": P1, "quantity": 2}]}, "lines"),

@@ -1,0 +1,111 @@
+"""Example bodies for the contract's docs page: one product, one order of
+it, and what the routes answer about them."""
+
+from __future__ import annotations
+
+PRODUCT_ID = "5b0c5c8e-2f1a-4a8e-9d3c-7e41f0a6b2d9"
+ORDER_ID = "c2a4e9d1-6b7f-4f0e-8a35-19d2b7e4c6a0"
+COMMAND_ID = "9e8f7a61-3c2d-4b5e-a1f0-6d7c8b9a0e12"
+
+CREATE_PRODUCT = {
+    "sku": "MUG-1",
+    "name": "Mug",
+    "description": "Stoneware, 350 ml",
+    "category": "kitchen",
+    "price_cents": 1250,
+    "currency": "EUR",
+    "stock": 3,
+}
+UPDATE_PRODUCT = {"price_cents": 990, "description": None}
+STOCK_ADJUSTMENT = {"delta": -2, "reason": "broken in transit"}
+PLACE_ORDER = {
+    "customer_id": "cust-42",
+    "currency": "EUR",
+    "lines": [{"product_id": PRODUCT_ID, "quantity": 2}],
+}
+
+PRODUCT_ACCEPTED = {"command_id": COMMAND_ID, "status": "accepted", "product_id": PRODUCT_ID}
+ORDER_ACCEPTED = {"command_id": COMMAND_ID, "status": "accepted", "order_id": ORDER_ID}
+
+COMMAND = {
+    "command_id": COMMAND_ID,
+    "type": "CreateProduct",
+    "status": "succeeded",
+    "submitted_at": "2026-11-26T05:34:19.395Z",
+    "completed_at": "2026-11-26T05:34:19.713Z",
+    "stream_id": PRODUCT_ID,
+    "version": 1,
+    "error": None,
+}
+PRODUCT = {
+    "id": PRODUCT_ID,
+    **{k: CREATE_PRODUCT[k] for k in ("sku", "name", "description", "category", "price_cents", "currency")},
+    "stock_available": 1,
+    "stock_reserved": 2,
+    "version": 2,
+    "created_at": "2026-11-26T05:34:19.712Z",
+    "updated_at": "2026-11-26T05:40:00.150Z",
+}
+PRODUCT_PAGE = {"items": [PRODUCT], "next_cursor": None}
+ORDER = {
+    "id": ORDER_ID,
+    "customer_id": "cust-42",
+    "status": "confirmed",
+    "currency": "EUR",
+    "lines": [
+        {
+            "product_id": PRODUCT_ID,
+            "sku": "MUG-1",
+            "name": "Mug",
+            "quantity": 2,
+            "unit_price_cents": 1250,
+            "line_total_cents": 2500,
+            "status": "reserved",
+            "reason": None,
+        }
+    ],
+    "total_cents": 2500,
+    "version": 3,
+    "placed_at": "2026-11-26T05:40:00.120Z",
+    "updated_at": "2026-11-26T05:40:00.161Z",
+}
+ORDER_PAGE = {"items": [ORDER], "next_cursor": None}
+PRODUCT_HISTORY = {
+    "items": [
+        {
+            "type": "ProductCreated",
+            "version": 1,
+            "data": CREATE_PRODUCT,
+            "recorded_at": "2026-11-26T05:34:19.712Z",
+            "command_id": COMMAND_ID,
+        },
+        {
+            "type": "StockReserved",
+            "version": 2,
+            "data": {
+                "order_id": ORDER_ID,
+                "quantity": 2,
+                "unit_price_cents": 1250,
+                "sku": "MUG-1",
+                "name": "Mug",
+            },
+            "recorded_at": "2026-11-26T05:40:00.150Z",
+            "command_id": "1d3e5f70-8a9b-4c0d-b1e2-f3a4b5c6d7e8",
+        },
+    ]
+}
+ORDER_HISTORY = {
+    "items": [
+        {
+            "type": "OrderPlaced",
+            "version": 1,
+            "data": {
+                "customer_id": "cust-42",
+                "currency": "EUR",
+                "lines": [{"product_id": PRODUCT_ID, "quantity": 2}],
+            },
+            "recorded_at": "2026-11-26T05:40:00.120Z",
+            "command_id": "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d",
+        },
+    ]
+}

@@ -6,15 +6,14 @@ import ast
 import dataclasses
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from infra.settings import PROCESS_VARIABLES, SETTINGS_VARIABLES, Settings
+from tests.unit.repository import ROOT, packages, procfile
 
-ROOT = Path(__file__).resolve().parents[2]
 DECLARED = {variable.name: variable for variable in SETTINGS_VARIABLES + PROCESS_VARIABLES}
 #: The operating system's, not configuration.
 SYSTEM = {"PATH"}
@@ -45,19 +44,16 @@ class Recording(Mapping[str, str]):
 
 def procfile_variables() -> dict[str, str | None]:
     """``${NAME:-default}`` and ``$NAME`` of the Procfile -> default."""
-    text = (ROOT / "Procfile").read_text()
     found: dict[str, str | None] = {}
-    for braced, default, bare in re.findall(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", text):
+    commands = "\n".join(procfile().values())
+    for braced, default, bare in re.findall(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", commands):
         found[braced or bare] = default or None
     return found
 
 
 def first_party_sources() -> list[Path]:
     """The modules of the packages pyproject.toml ships."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {pattern.rstrip("*") for pattern in patterns}
-    return sorted(path for package in packages for path in (ROOT / package).rglob("*.py"))
+    return sorted(path for package in packages() for path in (ROOT / package).rglob("*.py"))
 
 
 def _is_environment(node: ast.expr) -> bool:
@@ -196,8 +192,7 @@ def test_app_json_provides_what_web_refuses_to_start_without():
 
 
 def test_app_json_forms_every_long_running_process_of_the_procfile():
-    processes = set(re.findall(r"^([\w-]+):", (ROOT / "Procfile").read_text(), re.MULTILINE))
     formation = app_json()["formation"]
     # release is a phase, not a formation: the platform runs it before each deploy goes live.
-    assert formation.keys() == processes - {"release"}
+    assert formation.keys() == procfile().keys() - {"release"}
     assert all(entry["quantity"] >= 1 and entry["size"] for entry in formation.values())

@@ -6,9 +6,7 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 from importlib.metadata import packages_distributions
-from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -16,9 +14,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-PYTHON = (ROOT / ".python-version").read_text().strip()
+from tests.unit.repository import PYPROJECT, PYTHON, ROOT
+
+PROJECT = PYPROJECT["project"]
 #: What the lock is made for (`make lock`): that Python, on Linux.
 TARGET = {
     **default_environment(),

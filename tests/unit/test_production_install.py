@@ -30,7 +30,8 @@ TARGET = {
 #: How uv's `# via` names a dependency of pyproject.toml itself.
 DIRECT = f"{PROJECT['name']} (pyproject.toml)"
 
-#: The modules each production process starts from (see the Procfile and the README).
+#: The modules each production process starts from: the Procfile's, the
+#: operator commands of the README, and the console scripts.
 ENTRY_POINTS = (
     "web.wsgi",
     "web.gunicorn_conf",
@@ -38,6 +39,7 @@ ENTRY_POINTS = (
     "workers.release",
     "workers.rebuild",
     "workers.deadletters",
+    *(target.partition(":")[0] for target in PROJECT.get("scripts", {}).values()),
 )
 
 

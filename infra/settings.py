@@ -160,7 +160,7 @@ class _Declared(Mapping[str, str]):
 
     def get(self, name: str) -> str | None:  # type: ignore[override]
         if name not in self._defaults:
-            # Not a KeyError, which Mapping.get would turn into None.
+            # Not a KeyError: nothing may take an undeclared name for an unset one.
             raise LookupError(f"{name} is read but not declared in infra.settings")
         return self._environ.get(name) or self._defaults[name]
 

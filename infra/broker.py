@@ -8,8 +8,11 @@ import uuid
 
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware, default_middleware
 
+from infra.redisclient import connect_redis
 from infra.settings import Settings
+from infra.tracing import TraceMessages
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +28,16 @@ def build_broker(settings: Settings, **options) -> RedisBroker:
 
     A Redis that stalls fails a call after 10 s rather than holding a
     request or a worker thread for ever."""
+    options.setdefault("middleware", middleware())
     options.setdefault("heartbeat_timeout", int(settings.heartbeat_timeout_s * 1000))
-    pool = redis.ConnectionPool.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    return ShopBroker(client=redis.Redis(connection_pool=pool), namespace=settings.redis_namespace, **options)
+    client = connect_redis(settings, socket_timeout=10, socket_connect_timeout=5)
+    return ShopBroker(client=client, namespace=settings.redis_namespace, **options)
+
+
+def middleware() -> list[Middleware]:
+    """Dramatiq's default middleware, after ``TraceMessages`` (first, see
+    why there): every message carries the trace context that sent it."""
+    return [TraceMessages(), *(m() for m in default_middleware)]
 
 
 def new_identity(broker: RedisBroker, why: str) -> None:

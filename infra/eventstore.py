@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.events import Event, event_from_dict
 from infra.mongo import COMMITS, durable
+from infra.tracing import tracer
 
 
 class ConcurrencyConflict(Exception):
@@ -76,6 +77,8 @@ class Decision:
     submitted_at: str | None
     error: dict[str, str] | None = None
     recorded_at: datetime = field(default_factory=lambda: now())
+    #: The trace of the delivery that decided (W3C headers), if traced.
+    trace_context: dict[str, str] | None = None
 
     @property
     def version_from(self) -> str:
@@ -102,6 +105,7 @@ class Decision:
             "recorded_at": self.recorded_at,
             "recorded_ms": self.recorded_ms,
             "dispatched": False,
+            **traced(self.trace_context),
         }
 
     @classmethod
@@ -119,7 +123,13 @@ class Decision:
             submitted_at=doc.get("submitted_at"),
             error=doc.get("error"),
             recorded_at=doc["recorded_at"],
+            trace_context=doc.get("trace_context"),
         )
+
+
+def traced(trace_context: dict[str, str] | None) -> dict[str, Any]:
+    """A decision's trace context as a document's fields: none if untraced."""
+    return {"trace_context": trace_context} if trace_context else {}
 
 
 def decoded(doc: dict[str, Any]) -> Commit | Decision:
@@ -141,6 +151,9 @@ class Commit:
     #: that its status can be written from the commit alone.
     command_type: str | None = None
     submitted_at: str | None = None
+    #: The trace of the delivery that committed (W3C headers), if traced:
+    #: what the outbox sends again later continues that trace.
+    trace_context: dict[str, str] | None = None
 
     @property
     def recorded_ms(self) -> int:
@@ -166,6 +179,7 @@ class Commit:
             "command_type": self.command_type,
             "submitted_at": self.submitted_at,
             "dispatched": False,
+            **traced(self.trace_context),
         }
 
     @classmethod
@@ -182,6 +196,7 @@ class Commit:
             recorded_at=doc["recorded_at"],
             command_type=doc.get("command_type"),
             submitted_at=doc.get("submitted_at"),
+            trace_context=doc.get("trace_context"),
         )
 
     @classmethod
@@ -197,6 +212,7 @@ class Commit:
         causation_id: str | None = None,
         command_type: str | None = None,
         submitted_at: str | None = None,
+        trace_context: dict[str, str] | None = None,
     ) -> Commit:
         """A commit of ``events`` to follow ``after_version`` of the stream."""
         if not events:
@@ -215,7 +231,19 @@ class Commit:
             causation_id=causation_id,
             command_type=command_type,
             submitted_at=submitted_at,
+            trace_context=trace_context,
         )
+
+
+def span_attributes(commit: Commit | Decision) -> dict[str, Any]:
+    attributes = {
+        "shop.stream.id": commit.stream_id,
+        "shop.stream.type": commit.stream_type,
+        "shop.command.id": commit.command_id,
+    }
+    if isinstance(commit, Commit):
+        return {**attributes, "shop.version": commit.version_to, "shop.events": len(commit.events)}
+    return {**attributes, "shop.decision": commit.outcome}
 
 
 def to_ms(t: datetime) -> int:
@@ -283,17 +311,25 @@ class EventStore:
           AlreadyCommitted: this command was decided before.
           ConcurrencyConflict: another commit took ``commit.version_from``.
         """
-        try:
-            self._commits.insert_one(commit.to_document())
-        except DuplicateKeyError:
-            # Which unique index refused it?  Asking the store is portable;
-            # the error's keyPattern is not reported by every server.
-            existing = self.find_by_command(commit.stream_id, commit.command_id)
-            if existing is not None:
-                raise AlreadyCommitted(existing) from None
-            raise ConcurrencyConflict(
-                f"{commit.stream_id} already has version {commit.version_from}"
-            ) from None
+        with tracer.start_as_current_span(
+            f"append {commit.stream_type}",
+            attributes=span_attributes(commit),
+            record_exception=False,
+            set_status_on_exception=False,  # a refused append is an answer, not a fault
+        ) as span:
+            try:
+                self._commits.insert_one(commit.to_document())
+            except DuplicateKeyError:
+                # Which unique index refused it?  Asking the store is portable;
+                # the error's keyPattern is not reported by every server.
+                existing = self.find_by_command(commit.stream_id, commit.command_id)
+                if existing is not None:
+                    span.set_attribute("shop.append.refused", "already decided")
+                    raise AlreadyCommitted(existing) from None
+                span.set_attribute("shop.append.refused", "version taken")
+                raise ConcurrencyConflict(
+                    f"{commit.stream_id} already has version {commit.version_from}"
+                ) from None
 
     def mark_dispatched(self, commits: Sequence[Commit | Decision]) -> None:
         """Everything each of ``commits`` calls for has been handed over

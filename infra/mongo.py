@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+import pymongo.errors
+from dns.exception import DNSException
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 
 COMMITS = "commits"
 SKU_CLAIMS = "sku_claims"
@@ -18,9 +22,20 @@ READ_MODEL_POINTERS = "read_models"
 
 
 def connect(settings: Settings, *, appname: str, **options) -> Database:
-    """A database handle.  Call it after forking: pymongo is not fork-safe."""
+    """A database handle.  Call it after forking: pymongo is not fork-safe.
+
+    Raises:
+      ConfigurationError: a ``mongodb+srv://`` host's SRV record could not be
+        looked up (``connectTimeoutMS`` bounds the lookup, 20 s unless set).
+    """
     options = {"tz_aware": True, "appname": appname, "serverSelectionTimeoutMS": 5000, **options}
-    client: MongoClient = MongoClient(settings.mongodb_uri, **options)
+    try:
+        client: MongoClient = MongoClient(settings.mongodb_uri, **options)
+    except pymongo.errors.ConfigurationError as exc:
+        if not isinstance(exc.__cause__, DNSException):
+            raise
+        host = urlsplit(settings.mongodb_uri).hostname
+        raise ConfigurationError(f"MONGODB_URI: cannot resolve the SRV record for {host}: {exc}") from None
     return client[settings.mongodb_database]
 
 

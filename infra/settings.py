@@ -4,7 +4,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
+from redis.connection import parse_url
 
 
 class ConfigurationError(Exception):
@@ -23,6 +25,9 @@ class Settings:
     #: ``REDIS_TLS_VERIFY=none``: a ``rediss://`` server's certificate is
     #: not checked (platforms whose Redis has a self-signed one).
     redis_tls_verify: bool = True
+    #: ``REDIS_TLS_CA_FILE``: PEM file of the authorities a ``rediss://``
+    #: server's certificate is checked against, instead of the system's.
+    redis_tls_ca_file: str | None = None
     #: How long a command's status can be read after it was accepted.
     command_status_ttl_s: int = 7 * 24 * 3600
     #: ``CURSOR_SECRET``: signs page cursors; the same on every web process.
@@ -67,9 +72,14 @@ class Settings:
             )
         uri = environ["MONGODB_URI"]
         try:
-            database = environ.get("MONGODB_DATABASE") or parse_uri(uri)["database"] or "shop"
+            named = database_in(uri, default="shop")
         except Exception as exc:
             raise ConfigurationError(f"MONGODB_URI is not a MongoDB URI: {exc}") from None
+        database = environ.get("MONGODB_DATABASE") or named
+        try:
+            parse_url(environ["REDIS_URL"])
+        except ValueError as exc:
+            raise ConfigurationError(f"REDIS_URL is not a Redis URL: {exc}") from None
         ttl = _whole(environ, "COMMAND_STATUS_TTL")
         if not ttl:
             raise ConfigurationError("COMMAND_STATUS_TTL must be a positive whole number of seconds")
@@ -80,6 +90,7 @@ class Settings:
             redis_url=environ["REDIS_URL"],
             redis_namespace=environ.get("REDIS_NAMESPACE"),
             redis_tls_verify=_tls_verify(environ.get("REDIS_TLS_VERIFY")),
+            redis_tls_ca_file=_readable_file(environ, "REDIS_TLS_CA_FILE"),
             command_status_ttl_s=ttl,
             cursor_secret=environ.get("CURSOR_SECRET"),
             api_tokens=_tokens(environ.get("API_TOKENS") or ""),
@@ -91,6 +102,27 @@ class Settings:
             rebuild_lease_s=_seconds(environ, "REBUILD_LEASE"),
             max_waits=max(1, _whole(environ, "WEB_THREADS") * 3 // 4) if waits is None else waits,
         )
+
+
+SRV_SCHEME = "mongodb+srv://"
+
+
+def database_in(uri: str, default: str) -> str:
+    """The database ``uri`` names, else ``default``; checks the URI's shape.
+
+    A ``mongodb+srv://`` host is not looked up here (``parse_uri`` would query
+    DNS): the client checks the URI and resolves it when it first connects.
+
+    Raises:
+      pymongo.errors.ConfigurationError: ``uri`` is malformed.
+    """
+    if not uri.startswith(SRV_SCHEME):
+        return parse_uri(uri)["database"] or default
+    client: MongoClient = MongoClient(uri, connect=False)
+    try:
+        return client.get_default_database(default).name
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,7 @@ SETTINGS_VARIABLES = (
     Variable("REDIS_URL", None, "Redis URL (redis:// or rediss://): the broker and command statuses"),
     Variable("REDIS_NAMESPACE", "shop", "Prefix of every Redis key the service writes"),
     Variable("REDIS_TLS_VERIFY", "required", "none: a rediss:// server's certificate goes unchecked"),
+    Variable("REDIS_TLS_CA_FILE", None, "PEM file of the authorities that sign the rediss:// certificate"),
     Variable("COMMAND_STATUS_TTL", "604800", "Seconds a command's status stays readable"),
     Variable("CURSOR_SECRET", None, "Signs page cursors: a random secret, the same on every web process"),
     Variable("API_TOKENS", None, "Space-separated token:scope[,scope] entries; scopes read, write, admin"),
@@ -141,6 +174,7 @@ PROCESS_VARIABLES = (
     Variable("DRAMATIQ_PROMETHEUS", None, "1: worker and projector start Dramatiq's Prometheus exporter"),
     Variable("PROMETHEUS_MULTIPROC_DIR", None, "Folder where web's processes share metrics"),
     Variable("DATA_DIR", ".data", "Where make run's embedded servers keep their files"),
+    Variable("SHOP_SERVICE", "worker", "Set by workers.serve: the process type Dramatiq's processes log as"),
 )
 
 
@@ -175,6 +209,13 @@ def _tls_verify(raw: str) -> bool:
     if raw not in ("required", "none"):
         raise ConfigurationError("REDIS_TLS_VERIFY must be required (the default) or none")
     return raw == "required"
+
+
+def _readable_file(environ: Mapping[str, str], name: str) -> str | None:
+    path = environ.get(name)
+    if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        raise ConfigurationError(f"{name}: no readable file at {path}")
+    return path or None
 
 
 def _whole(environ: Mapping[str, str], name: str) -> int | None:

@@ -13,9 +13,10 @@ from typing import Any
 
 import redis
 
+from infra import measures
 from infra.eventstore import Commit
 from infra.freshness import to_ms
-from infra.messages import CommandEnvelope, rfc3339
+from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
 
 ACCEPTED = "accepted"
 SUCCEEDED = "succeeded"
@@ -30,7 +31,8 @@ FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
 #: Every final status is derived from the command's one decision in the
 #: store (see ``CommandHandler.dispatch``), so two never disagree.
 #: In the same call: a commit moves its stream's head (never backwards),
-#: and a signal wakes the queries waiting for this command.
+#: a signal wakes the queries waiting for this command, and a written
+#: outcome is counted and its latency observed (infra/measures.py).
 _FINISH = """
 local written = 1
 local current = redis.call('GET', KEYS[1])
@@ -41,6 +43,8 @@ end
 if written == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
   redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
+  redis.call('HINCRBY', KEYS[4], ARGV[8], 1)
+  redis.call('HINCRBYFLOAT', KEYS[4], ARGV[9], ARGV[10])
 end
 if ARGV[3] ~= '' then
   local known = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
@@ -90,11 +94,15 @@ class CommandStatuses:
         head = (str(commit.version_to), str(to_ms(commit.recorded_at))) if commit is not None else ("", "")
         signal = json.dumps({"command": envelope.command_id})
         ns = self._namespace
+        # From acceptance to this outcome (clocks apart are taken as they are).
+        taken = parse_rfc3339(outcome["completed_at"]) - parse_rfc3339(envelope.submitted_at)
+        latency_s = max(0.0, taken.total_seconds())
         self._finish(
             keys=[
                 self.key(envelope.command_id),
                 f"{ns}:head:{envelope.stream_id}",
-                f"{ns}:metrics:outcomes",
+                measures.outcomes_key(ns),
+                measures.latency_key(ns),
             ],
             args=[
                 json.dumps(outcome),
@@ -102,7 +110,9 @@ class CommandStatuses:
                 *head,
                 f"{ns}:signals",
                 signal,
-                f"{envelope.type}|{status}",
+                measures.outcome_field(envelope.type, status),
+                *measures.latency_fields(envelope.type, status, latency_s),
+                repr(latency_s),
             ],
         )
 

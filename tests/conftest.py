@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
 from infra.embedded import Server, start_mongo, start_redis
+from infra.redisclient import connect_redis
 from infra.settings import Settings
+from tests.tlsredis import TLSRedis, TLSUnavailable, start_tls_redis
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,17 @@ def backends(tmp_path_factory) -> Iterator[Backends]:
     finally:
         for server in reversed(started):
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory) -> Iterator[TLSRedis]:
+    """A TLS-only Redis with an untrusted certificate (skips where there is none)."""
+    try:
+        started = start_tls_redis(tmp_path_factory.mktemp("redis-tls"))
+    except TLSUnavailable as why:
+        pytest.skip(str(why))
+    yield started
+    started.server.stop()
 
 
 def unique_name(prefix: str) -> str:
@@ -90,7 +102,7 @@ def cleanup(settings: Settings) -> None:
         client.drop_database(settings.mongodb_database)
     finally:
         client.close()
-    r = redis.Redis.from_url(settings.redis_url)
+    r = connect_redis(settings)
     try:
         keys = list(r.scan_iter(match=f"{settings.redis_namespace}:*", count=1000))
         if keys:
@@ -111,6 +123,6 @@ def db(settings: Settings):
 
 @pytest.fixture
 def redis_client(settings: Settings):
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     yield client
     client.close()

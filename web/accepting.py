@@ -12,6 +12,7 @@ import falcon
 from infra.commandbus import IdempotencyRequest, NotQueued, OutcomeUnknown, QueueFull
 from infra.idempotency import KeyInFlight, KeyReused, fingerprint
 from infra.messages import CommandEnvelope
+from infra.tracing import annotate
 from web import inputs
 from web.metrics import COMMANDS_ACCEPTED
 from web.problems import Problem
@@ -37,6 +38,7 @@ def accept(
     if request_id is not None:
         envelope = dataclasses.replace(envelope, correlation_id=request_id)
     req.context.command_id = envelope.command_id
+    annotate(attributes={"shop.command.id": envelope.command_id, "shop.command.type": envelope.type})
     key = inputs.idempotency_key(req)
     idempotency = None
     if key is not None:

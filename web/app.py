@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 
 import falcon
-import redis
 
 from domain.commands import CancelOrder, ShipOrder
 from infra.broker import build_broker
@@ -17,6 +16,7 @@ from infra.freshness import Progress
 from infra.generations import Generations
 from infra.idempotency import IdempotencyKeys
 from infra.mongo import connect
+from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
 from web import commands, contract, health, orders, problems, products
@@ -50,7 +50,7 @@ def create_app(
     client = None
     if command_bus is None or statuses is None or progress is None or hub is None:
         # Bounded waits: a stalled Redis must not hold a request thread for long.
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = connect_redis(settings, socket_timeout=2, socket_connect_timeout=2)
         progress = progress or Progress(client, namespace=settings.redis_namespace)
         hub = hub or SignalHub(client, progress.channel)
     if command_bus is None or statuses is None:
@@ -124,9 +124,7 @@ def readiness(settings: Settings) -> dict[str, Callable[[], object]]:
     def redis_ping():
         with lock:
             if "redis" not in clients:
-                clients["redis"] = redis.Redis.from_url(
-                    settings.redis_url, socket_timeout=1, socket_connect_timeout=1
-                )
+                clients["redis"] = connect_redis(settings, socket_timeout=1, socket_connect_timeout=1)
         return clients["redis"].ping()
 
     return {"redis": redis_ping, "mongodb": mongo}

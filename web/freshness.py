@@ -34,6 +34,7 @@ import redis
 
 from infra.freshness import Progress, to_ms
 from infra.messages import parse_rfc3339, rfc3339
+from web.metrics import AFTER_WAITS
 from web.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,8 @@ class ReadYourWrites:
             waited = Waited(stale=not self._reached(status, resource.read_model), applied_s=0)
         else:
             try:
-                waited = self._wait(command_id, status, asked, resource.read_model)
+                with AFTER_WAITS.track_inprogress():
+                    waited = self._wait(command_id, status, asked, resource.read_model)
             finally:
                 self._slots.release()
         resp.set_header("Preference-Applied", f"wait={waited.applied_s}")

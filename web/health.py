@@ -36,8 +36,11 @@ class Ready:
         wait(futures.values(), timeout=self._timeout_s)
         down = []
         for name, future in futures.items():
-            if not future.done() or future.exception() is not None:
+            if not future.done():
                 log.warning("readiness: %s did not answer within %.1f s", name, self._timeout_s)
+                down.append(name)
+            elif future.exception() is not None:
+                log.warning("readiness: %s is down: %s", name, future.exception())
                 down.append(name)
         if down:
             raise Problem(

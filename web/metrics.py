@@ -2,10 +2,13 @@
 
 Per web process, in prometheus_client's multiprocess mode (gunicorn's
 workers write to ``PROMETHEUS_MULTIPROC_DIR``; see web/gunicorn_conf.py):
-HTTP requests by route and status, a latency histogram, commands accepted
-by type.  Read from Redis and the store at scrape time, so they are right
-whichever process did the work (workers take no scrapes): queue depths,
-command outcomes, dead letters, and each read model's projection lag."""
+HTTP requests by route, method and status, their latency by route and
+method, commands accepted by type, requests waiting on ``after=``.  Read
+from Redis and the store at scrape time, so they are right whichever
+process did the work (workers take no scrapes): queue depths, the age of
+each queue's oldest waiting message, retries waiting, command outcomes and
+latency (infra/measures.py), dead letters, and each read model's
+projection lag."""
 
 from __future__ import annotations
 
@@ -17,25 +20,55 @@ from collections.abc import Callable
 
 import falcon
 import redis
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from dramatiq.common import dq_name, xq_name
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from infra import measures
 from infra.generations import READ_MODELS
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 
 HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP requests", ["route", "method", "status"])
-HTTP_LATENCY = Histogram("shop_http_request_duration_seconds", "HTTP request latency", ["route"])
+HTTP_LATENCY = Histogram(
+    "shop_http_request_duration_seconds", "HTTP request latency", ["route", "method"]
+)
 COMMANDS_ACCEPTED = Counter("shop_commands_accepted_total", "Commands accepted (202)", ["type"])
+AFTER_WAITS = Gauge(
+    "shop_after_waits_in_progress",
+    "Queries waiting for a command's read model (after=) now",
+    multiprocess_mode="livesum",
+)
+
+QUEUES = (COMMANDS_QUEUE, PROJECTIONS_QUEUE)
+
+#: The oldest of this many messages at the head of a queue is its oldest
+#: (a dead worker's messages are put back at the tail, so the head is not
+#: always the oldest).
+HEAD_SAMPLE = 10
 
 
 class ScrapeTime:
     """Collector whose values are read when Prometheus scrapes."""
 
-    def __init__(self, client: redis.Redis, namespace: str, dead_letters: Callable[[], int]):
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str,
+        dead_letters: Callable[[], int],
+        clock: Callable[[], float] = time.time,
+    ):
         self._redis = client
         self._ns = namespace
         self._dead_letters = dead_letters
+        self._clock = clock
 
     def collect(self):
         up = GaugeMetricFamily(
@@ -59,29 +92,49 @@ class ScrapeTime:
     def _from_redis(self):
         ns = self._ns
         pipe = self._redis.pipeline(transaction=False)
-        for queue in (COMMANDS_QUEUE, PROJECTIONS_QUEUE):
+        for queue in QUEUES:
             pipe.llen(f"{ns}:{queue}")
-            pipe.zcard(f"{ns}:{queue}.XQ")
-        pipe.hgetall(f"{ns}:metrics:outcomes")
-        pipe.get(f"{ns}:metrics:lag")
-        commands, commands_dead, projections, projections_dead, outcomes, measured = pipe.execute()
+            pipe.zcard(f"{ns}:{xq_name(queue)}")
+            # Retries wait in the delay queue, or in a worker's memory until
+            # they are due: either way their message is in its hash.
+            pipe.hlen(f"{ns}:{dq_name(queue)}.msgs")
+        pipe.hgetall(measures.outcomes_key(ns))
+        pipe.hgetall(measures.latency_key(ns))
+        pipe.get(measures.lag_key(ns))
+        *by_queue, outcomes, latency, measured = pipe.execute()
         depth = GaugeMetricFamily("shop_queue_depth", "Messages waiting", labels=["queue"])
-        depth.add_metric([COMMANDS_QUEUE], commands)
-        depth.add_metric([PROJECTIONS_QUEUE], projections)
-        yield depth
         dead = GaugeMetricFamily(
             "shop_dead_letter_queue_depth", "Messages in Dramatiq's dead-letter queues", labels=["queue"]
         )
-        dead.add_metric([COMMANDS_QUEUE], commands_dead)
-        dead.add_metric([PROJECTIONS_QUEUE], projections_dead)
+        retries = GaugeMetricFamily(
+            "shop_retry_queue_depth",
+            "Messages waiting to be retried (Dramatiq's delay queues)",
+            labels=["queue"],
+        )
+        for i, queue in enumerate(QUEUES):
+            waiting, dead_letters, delayed = by_queue[3 * i : 3 * i + 3]
+            depth.add_metric([queue], waiting)
+            dead.add_metric([queue], dead_letters)
+            retries.add_metric([queue], delayed)
+        yield depth
         yield dead
-        totals = GaugeMetricFamily(
-            "shop_command_outcomes", "Commands by type and final status", labels=["type", "status"]
+        yield retries
+        yield self._oldest()
+        completed = CounterMetricFamily(
+            "shop_commands_completed", "Commands by type and final outcome", labels=["type", "outcome"]
         )
         for key, count in sorted(outcomes.items()):
-            command_type, _, status = key.decode().partition("|")
-            totals.add_metric([command_type, status], int(count))
-        yield totals
+            command_type, _, outcome = key.decode().partition("|")
+            completed.add_metric([command_type, outcome], int(count))
+        yield completed
+        latency_s = HistogramMetricFamily(
+            "shop_command_latency_seconds",
+            "From a command's acceptance to its final outcome",
+            labels=["type", "outcome"],
+        )
+        for (command_type, outcome), histogram in sorted(measures.read_latency(latency).items()):
+            latency_s.add_metric([command_type, outcome], histogram.cumulative(), histogram.sum)
+        yield latency_s
         # Measured by the last catch-up pass, from the event store's stream
         # heads against each read model's documents: facts, not running
         # totals, so no crash can offset them.
@@ -106,8 +159,38 @@ class ScrapeTime:
             "shop_projection_lag_measured_age_seconds", "Time since the catch-up last measured the lag"
         )
         if lag["measured_ms"]:
-            age.add_metric([], max(0.0, time.time() - lag["measured_ms"] / 1000))
+            age.add_metric([], max(0.0, self._clock() - lag["measured_ms"] / 1000))
             yield age
+
+    def _oldest(self) -> GaugeMetricFamily:
+        """Per queue, how long its oldest waiting message has been ready:
+        since it was sent, or since it fell due (a retry)."""
+        ns = self._ns
+        pipe = self._redis.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.lrange(f"{ns}:{queue}", 0, HEAD_SAMPLE - 1)
+        heads = dict(zip(QUEUES, pipe.execute(), strict=True))
+        for queue, ids in heads.items():
+            if ids:
+                pipe.hmget(f"{ns}:{queue}.msgs", ids)
+        bodies = iter(pipe.execute())
+        now_ms = self._clock() * 1000
+        oldest = GaugeMetricFamily(
+            "shop_queue_oldest_message_age_seconds",
+            "How long the oldest message waiting in a queue has been ready (0 when none waits)",
+            labels=["queue"],
+        )
+        for queue, ids in heads.items():
+            found = next(bodies) if ids else []
+            ready_ms = [ready_since_ms(json.loads(body)) for body in found if body]
+            oldest.add_metric([queue], max(0.0, (now_ms - min(ready_ms)) / 1000) if ready_ms else 0.0)
+        return oldest
+
+
+def ready_since_ms(message: dict) -> float:
+    """When a Dramatiq message could first be delivered: when it was sent,
+    or, for a delayed one (a retry), when it fell due."""
+    return max(message.get("message_timestamp", 0), message.get("options", {}).get("eta", 0))
 
 
 class Metrics:

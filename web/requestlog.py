@@ -45,5 +45,5 @@ class RequestLog:
         )  # fmt: skip
         route = req.uri_template or "unmatched"
         HTTP_REQUESTS.labels(route=route, method=req.method, status=str(status)).inc()
-        HTTP_LATENCY.labels(route=route).observe(time.monotonic() - req.context.started)
+        HTTP_LATENCY.labels(route=route, method=req.method).observe(time.monotonic() - req.context.started)
         req.context.log_binding.__exit__(None, None, None)

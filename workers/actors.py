@@ -22,6 +22,7 @@ from infra.messages import (
     PROJECTIONS_QUEUE,
     CommandEnvelope,
 )
+from infra.tracing import annotate
 from workers.bootstrap import Services
 from workers.delivery import Redelivery, patiently, use_patient_retries
 from workers.handler import SkuClaimPending, TooManyConflicts
@@ -136,6 +137,16 @@ def declare(
     def handle_command(envelope: dict) -> None:
         """Apply one command: ``{command_id, type, stream_id, payload, ...}``."""
         command = CommandEnvelope.from_dict(envelope)
+        annotate(
+            f"{HANDLE_COMMAND} {command.type}",
+            {
+                "shop.command.id": command.command_id,
+                "shop.command.type": command.type,
+                "shop.stream.id": command.stream_id,
+                "shop.correlation_id": command.correlation_id,
+                "shop.causation_id": command.causation_id,
+            },
+        )
         with bound(command_id=command.command_id, correlation_id=command.correlation_id):
             _handle(command, envelope)
 
@@ -158,6 +169,15 @@ def declare(
 
     def project_stream(note: dict) -> None:
         """Bring one stream's read model up to the version ``note`` announces."""
+        annotate(
+            f"{PROJECT_STREAM} {note.get('stream_type')}",
+            {
+                "shop.stream.id": note.get("stream_id"),
+                "shop.version": note.get("version_to"),
+                "shop.command.id": note.get("command_id"),
+                "shop.correlation_id": note.get("correlation_id"),
+            },
+        )
         with bound(command_id=note.get("command_id"), correlation_id=note.get("correlation_id")):
             _project(note)
 

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 from dramatiq import Broker
 from pymongo.database import Database
 
@@ -16,6 +15,7 @@ from infra.freshness import Progress
 from infra.generations import Generations
 from infra.messages import Publisher
 from infra.mongo import connect
+from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
@@ -37,7 +37,7 @@ class Services:
 
 def build_services(settings: Settings, broker: Broker, *, db: Database | None = None) -> Services:
     db = db if db is not None else connect(settings, appname="shop-worker")
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     statuses = CommandStatuses(
         client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
     )

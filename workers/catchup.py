@@ -33,6 +33,7 @@ from collections.abc import Callable
 import redis
 from pymongo.database import Database
 
+from infra import measures
 from infra.eventstore import EventStore, Head
 from infra.generations import BY_STREAM_TYPE, Generations
 from workers.periodic import run_alone
@@ -66,7 +67,7 @@ class CatchUp:
         self._sweep_key = f"{namespace}:catchup:sweep"
         self._failed_key = f"{namespace}:catchup:failed"
         self._lock_key = f"{namespace}:catchup:lock"
-        self.lag_key = f"{namespace}:metrics:lag"
+        self.lag_key = measures.lag_key(namespace)
         self.interval_s = interval_s
         self._grace_s = grace_s
         self._overlap_s = overlap_s

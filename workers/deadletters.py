@@ -24,10 +24,13 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from infra import boot
 from infra.eventstore import now
 from infra.generations import BY_STREAM_TYPE, Generations
 from infra.messages import HANDLE_COMMAND, PROJECT_STREAM, CommandEnvelope, rfc3339
 from infra.mongo import DEAD_LETTERS
+from infra.servers import environment_help, tool_settings
+from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -144,25 +147,34 @@ def retry(letters: DeadLetters, services, letter: dict[str, Any]) -> Retried:
     return Retried(letter["_id"], ok=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from infra.broker import build_broker
-    from infra.mongo import connect
-    from infra.settings import Settings
-    from workers.bootstrap import build_services
+PROG = "python -m workers.deadletters"
 
-    parser = argparse.ArgumentParser(
-        prog="python -m workers.deadletters", description=__doc__.split("\n\n")[0]
-    )
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    layout = {"epilog": environment_help(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], **layout)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="show every dead letter")
-    again = commands.add_parser("retry", help="apply dead letters again")
+    commands.add_parser("list", help="show every dead letter", description="Show every dead letter", **layout)
+    again = commands.add_parser(
+        "retry",
+        help="apply dead letters again",
+        description="Apply dead letters again, here and now; those that succeed are removed",
+        **layout,
+    )
     which = again.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?", help="the dead letter's id (from list)")
     which.add_argument("--all", action="store_true", help="every dead letter")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    with boot.one_line(prog):
+        return run(args, tool_settings(prog))
 
-    settings = Settings.from_env()
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.broker import build_broker
+    from infra.mongo import connect
+    from workers.bootstrap import build_services
+
     db = connect(settings, appname="shop-deadletters")
     letters = DeadLetters(db)
     if args.command == "list":

@@ -22,10 +22,12 @@ from infra.eventstore import (
     ConcurrencyConflict,
     Decision,
     EventStore,
+    span_attributes,
 )
 from infra.messages import CommandEnvelope, Publisher, rfc3339
 from infra.skus import Claim, SkuClaims
 from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
+from infra.tracing import carrier, tracer
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,7 @@ class CommandHandler:
             causation_id=envelope.causation_id,
             submitted_at=envelope.submitted_at,
             error=error,
+            trace_context=carrier(),
         )
 
     def dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope | None = None) -> None:
@@ -205,6 +208,11 @@ class CommandHandler:
         it vouches for was sent.
         """
         envelope = envelope or envelope_of(decided)
+        name = f"dispatch {decided.stream_type}"
+        with tracer.start_as_current_span(name, attributes=span_attributes(decided)):
+            self._dispatch(decided, envelope)
+
+    def _dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope) -> None:
         if isinstance(decided, Decision):
             if decided.outcome == REFUSED:
                 command = command_from_dict(decided.command_type, decided.payload)
@@ -317,6 +325,7 @@ class CommandHandler:
                 command_id=envelope.command_id,
                 correlation_id=envelope.correlation_id,
                 causation_id=envelope.causation_id,
+                trace_context=carrier(),
             )
             try:
                 self._store.append(commit)

@@ -1,23 +1,30 @@
-"""Entry point for the ``dramatiq`` command (see the Procfile)::
+"""The broker module of Dramatiq's command line (see the Procfile and
+workers/serve.py)::
 
-    dramatiq workers.main:broker --queues commands
+    python -m workers.serve worker workers.main:broker --queues commands
 
-Reads the environment and binds the actors; connects to MongoDB only when
-the first message arrives, inside each worker process."""
+Reads the environment, sets up traces if asked for, and binds the actors;
+connects to MongoDB only when the first message arrives.  Dramatiq imports
+this module in each worker process it forks, so all of this happens there.
+Settings it cannot start with end the process with one log line and exit
+code 2, which Dramatiq's main process passes on as its own."""
 
+import logging
 import os
 import signal
 import threading
 
 import dramatiq
 
-from infra import logs
+from infra import boot, logs, otel
 from infra.broker import build_broker
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 from workers.actors import declare
 from workers.bootstrap import build_services, lazy
 
-logs.configure("worker")
+# The process type (worker or projector) as workers.serve was told it.
+service = os.environ.get(logs.SERVICE_ENV, "worker")
+logs.configure(service)
 
 
 def _stop_once() -> None:
@@ -39,8 +46,15 @@ def _stop_once() -> None:
     signal.signal(signal.SIGTERM, once)
 
 
+#: dramatiq's exit code for "the module could not be imported".
+IMPORT_FAILED = 2
+
 _stop_once()
-settings = Settings.from_env()
+try:
+    settings = Settings.from_env()
+    otel.configure(service)
+except ConfigurationError as exc:
+    boot.refuse(logging.getLogger(service), exc, IMPORT_FAILED)
 broker = build_broker(settings)
 if os.environ.get("DRAMATIQ_PROMETHEUS") == "1":
     # Where the platform can scrape workers: Dramatiq's own exporter.

@@ -27,6 +27,7 @@ import redis
 from infra.eventstore import EventStore
 from infra.messages import rfc3339
 from infra.statuses import CommandStatuses
+from infra.tracing import resumed
 from workers.handler import CommandHandler, settled_status
 from workers.periodic import run_alone
 
@@ -85,7 +86,9 @@ class Outbox:
                 # Not known done: dispatch it again, and mark it on a later
                 # pass, once its status is old enough to be trusted.
                 try:
-                    self._handler.dispatch(decided)
+                    # In the trace of the delivery that decided, if it was traced.
+                    with resumed(decided.trace_context, "outbox redispatch"):
+                        self._handler.dispatch(decided)
                 except redis.RedisError:
                     raise  # Redis is down: the next pass starts again
                 except Exception:

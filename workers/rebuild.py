@@ -44,9 +44,11 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from domain.events import event_from_dict
+from infra import boot
 from infra.eventstore import COMMITS_ONLY, EventStore
 from infra.generations import READ_MODELS, Generations, LeaseLost
 from infra.mongo import COMMITS, ORDERS, PRODUCTS, read_model_indexes
+from infra.servers import environment_help, tool_settings
 from infra.settings import Settings
 from workers.deadletters import DeadLetters
 from workers.projector import VIEWS, Projector
@@ -601,14 +603,16 @@ class StreamsAndEvents:
         self._bar.set_postfix(streams=f"{self._done}/{self._streams}", refresh=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm
+PROG = "python -m workers.rebuild"
 
-    from infra.broker import build_broker
-    from infra.mongo import connect
-    from workers.bootstrap import build_services
 
-    parser = argparse.ArgumentParser(prog="python -m workers.rebuild", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
+        epilog=environment_help(("REBUILD_LEASE", "seconds a rebuild holds its generation (default 30)")),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("name", nargs="?", choices=sorted(ALIASES), help="the read model")
     parser.add_argument("--check", action="store_true", help="compare the live read model with a replay")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -620,8 +624,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.name is None and not args.check:
         parser.error("name a read model to rebuild")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    with boot.one_line(prog):
+        return run(args, tool_settings(prog))
 
-    settings = Settings.from_env()
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from infra.broker import build_broker
+    from infra.mongo import connect
+    from workers.bootstrap import build_services
+
     db = connect(settings, appname="shop-rebuild")
     services = build_services(settings, build_broker(settings), db=db)
     generations = Generations(db)

@@ -1,24 +1,38 @@
 """The Procfile's ``release`` step: create every index.  Safe to run twice."""
 
+import argparse
 import logging
 import sys
 
+from infra import boot, logs, otel
 from infra.mongo import connect, ensure_indexes
-from infra.settings import ConfigurationError, Settings
+from infra.servers import environment_help, tool_settings
+from infra.tracing import tracer
+
+PROG = "python -m workers.release"
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s release %(message)s")
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    argparse.ArgumentParser(
+        prog=prog,
+        description="Create every index the service relies on: the Procfile's release step,\n"
+        "run once per deploy; safe to run twice.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
+    logs.configure("release")
     try:
-        settings = Settings.from_env()
-    except ConfigurationError as exc:
-        logging.error("%s", exc)
-        return 2
-    db = connect(settings, appname="shop-release")
-    try:
-        names = ensure_indexes(db)
-    finally:
-        db.client.close()
+        settings = tool_settings(prog)
+        otel.configure("release")
+        db = connect(settings, appname="shop-release")
+        try:
+            with tracer.start_as_current_span("release"):
+                names = ensure_indexes(db)
+        finally:
+            db.client.close()
+    except boot.BOOT_ERRORS as exc:
+        logging.error("%s", boot.describe(exc))
+        return boot.exit_code(exc)
     logging.info("indexes ready on %s: %s", settings.mongodb_database, ", ".join(names))
     return 0
 

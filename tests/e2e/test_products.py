@@ -1,6 +1,6 @@
 """A user's path over HTTP, against the Procfile's web, worker and projector."""
 
-import redis
+from infra.redisclient import connect_redis
 
 MUG = {
     "sku": "E2E-MUG-1",
@@ -56,7 +56,7 @@ def test_a_duplicate_sku_ends_rejected(stack):
 
 
 def test_an_invalid_body_gets_422_and_nothing_is_queued(stack):
-    r = redis.Redis.from_url(stack.settings.redis_url)
+    r = connect_redis(stack.settings)
     try:
         pattern = f"{stack.settings.redis_namespace}:command:*"
         before = sorted(r.scan_iter(match=pattern))

@@ -20,6 +20,7 @@ from domain.product import Product
 from infra.eventstore import Commit, Decision, EventStore, decoded
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 from infra.mongo import COMMITS, DEAD_LETTERS, ORDERS, connect
+from infra.redisclient import connect_redis
 from tests.faults.cluster import Cluster
 from tests.faults.faults import FaultLog
 from tests.faults.load import Ledger
@@ -113,7 +114,7 @@ def settle(cluster: Cluster, ledger: Ledger, *, timeout: float) -> tuple[float, 
     left = "?"
     while time.monotonic() - started < timeout:
         try:
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            client = connect_redis(settings, socket_timeout=5)
             db = connect(settings, appname="faults-audit", serverSelectionTimeoutMS=3000)
             try:
                 known = statuses(client, ns, ids)
@@ -154,7 +155,7 @@ def settle(cluster: Cluster, ledger: Ledger, *, timeout: float) -> tuple[float, 
 def audit(cluster: Cluster, ledger: Ledger, faults: FaultLog) -> Report:
     settings = cluster.settings
     report = Report(restarts=dict(cluster.restarts))
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     db = connect(settings, appname="faults-audit")
     try:
         accepted = ledger.accepted()

@@ -24,6 +24,9 @@ from infra.settings import Settings
 from tests.conftest import mongodb_uri_for
 from tests.e2e.conftest import PROCFILE, procfile_env, start, stop, wait_until_serving
 
+#: What the Procfile gives Dramatiq's command line for ``worker`` and ``projector``.
+BROKER_MODULE = "workers.main:broker"
+
 
 @dataclass
 class Restartable:
@@ -126,7 +129,7 @@ class Cluster:
                 (
                     p
                     for p in family
-                    if p.name() not in ("sh", "dash", "bash") and "dramatiq" in " ".join(p.cmdline())
+                    if p.name() not in ("sh", "dash", "bash") and BROKER_MODULE in " ".join(p.cmdline())
                 ),
                 None,
             )

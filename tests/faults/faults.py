@@ -19,6 +19,7 @@ from infra.broker import build_broker
 from infra.eventstore import Commit
 from infra.messages import COMMANDS_QUEUE, notification_message
 from infra.mongo import COMMITS, connect
+from infra.redisclient import connect_redis
 from tests.faults.cluster import Cluster
 
 
@@ -125,7 +126,7 @@ class Faults:
     # --- deliveries twice and out of order -------------------------------------------
 
     def _client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.cluster.settings.redis_url, socket_timeout=2)
+        return connect_redis(self.cluster.settings, socket_timeout=2)
 
     def _tap(self) -> None:
         """Copy some commands off the queue as they wait, to deliver them

@@ -19,6 +19,7 @@ from infra.embedded import start_redis
 from infra.eventstore import EventStore
 from infra.messages import CommandEnvelope, command_message
 from infra.mongo import PRODUCTS
+from infra.redisclient import connect_redis
 from workers.actors import declare
 from workers.bootstrap import build_services
 
@@ -77,7 +78,7 @@ def submit(settings, broker, services, envelope):
 
 
 def status_of(settings, command_id):
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5)
+    client = connect_redis(settings, socket_connect_timeout=0.5)
     try:
         raw = client.get(f"{settings.redis_namespace}:command:{command_id}")
     except redis.RedisError:

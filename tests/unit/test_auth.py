@@ -103,16 +103,13 @@ def test_cursor_secret_has_no_built_in_value():
     assert Settings.from_env({**env, "CURSOR_SECRET": "s3cret"}).cursor_secret == "s3cret"
 
 
-def test_web_refuses_to_start_without_a_cursor_secret(monkeypatch):
-    from web import wsgi
+def test_web_refuses_to_start_without_a_cursor_secret():
+    from web.wsgi import web_settings
 
-    monkeypatch.setattr(wsgi.logs, "configure", lambda service: None)
-    monkeypatch.setenv("MONGODB_URI", "mongodb://h/db")
-    monkeypatch.setenv("REDIS_URL", "redis://h")
-    monkeypatch.setenv("ALLOW_ANONYMOUS", "1")
-    monkeypatch.delenv("CURSOR_SECRET", raising=False)
+    env = {"MONGODB_URI": "mongodb://h/db", "REDIS_URL": "redis://h", "ALLOW_ANONYMOUS": "1"}
     with pytest.raises(ConfigurationError, match="CURSOR_SECRET"):
-        wsgi.application()
+        web_settings(env)
+    assert web_settings({**env, "CURSOR_SECRET": "s3cret"}).cursor_secret == "s3cret"
 
 
 # --- inputs that must never reach MongoDB as operators -------------------------------

@@ -1,6 +1,7 @@
-"""The environment variables the processes read, the README's Configuration
-table and app.json agree: infra.settings declares every variable once, and
-each test here compares one of the others with that declaration."""
+"""The environment variables the processes read, the README's tables of them
+and app.json agree: infra.settings (and infra.otel, for traces) declares
+every variable once, and each test here compares one of the others with
+that declaration."""
 
 import ast
 import dataclasses
@@ -11,12 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from infra import otel
 from infra.settings import PROCESS_VARIABLES, SETTINGS_VARIABLES, Settings
 from tests.unit.repository import ROOT, packages, procfile
 
-DECLARED = {variable.name: variable for variable in SETTINGS_VARIABLES + PROCESS_VARIABLES}
+DECLARED = {variable.name: variable for variable in SETTINGS_VARIABLES + PROCESS_VARIABLES + otel.VARIABLES}
 #: The operating system's, not configuration.
 SYSTEM = {"PATH"}
+#: The shape of an environment variable's name.
+NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+#: What a WSGI environ holds besides (RFC 3875's meta-variables, and
+#: ``wsgi.*``), read as ``environ[...]`` by code that serves requests.
+WSGI = re.compile(
+    r"HTTP_\w+|AUTH_TYPE|CONTENT_(LENGTH|TYPE)|GATEWAY_INTERFACE|PATH_(INFO|TRANSLATED)|QUERY_STRING"
+    r"|REMOTE_(ADDR|HOST|IDENT|USER)|REQUEST_METHOD|SCRIPT_NAME|SERVER_(NAME|PORT|PROTOCOL|SOFTWARE)"
+)
 REQUIRED = {"MONGODB_URI": "mongodb://db.example/shop", "REDIS_URL": "redis://redis.example"}
 
 
@@ -61,9 +71,22 @@ def _is_environment(node: ast.expr) -> bool:
     return ast.unparse(node).rpartition(".")[2] in ("environ", "_environ", "env")
 
 
-def environment_reads(source: str) -> set[str]:
+def string_constants(sources: list[Path]) -> dict[str, str]:
+    """Module-level ``NAME = "text"`` of the sources: NAME -> text."""
+    constants = {}
+    for path in sources:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                        constants[target.id] = node.value.value
+    return constants
+
+
+def environment_reads(source: str, constants: Mapping[str, str] = {}) -> set[str]:
     """Names read with ``os.environ[...]``, ``.get``/``.setdefault``/``.pop``
-    on an environment, or ``os.getenv``, where the name is a literal."""
+    on an environment, or ``os.getenv``, where the name is a literal or a
+    module's constant (and not a WSGI environ's)."""
     names = set()
     for node in ast.walk(ast.parse(source)):
         key = None
@@ -75,23 +98,29 @@ def environment_reads(source: str) -> set[str]:
                 key = node.args[0] if _is_environment(func.value) else None
             elif ast.unparse(func).rpartition(".")[2] == "getenv":
                 key = node.args[0]
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        if isinstance(key, ast.Name | ast.Attribute):
+            key = ast.Constant(constants.get(ast.unparse(key).rpartition(".")[2]))
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and NAME.fullmatch(key.value):
             names.add(key.value)
-    return names
+    return {name for name in names if not WSGI.fullmatch(name)}
 
 
-def readme_table() -> dict[str, str]:
-    """The Configuration table of the README: variable -> its default cell."""
-    section = (ROOT / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
+def readme_tables() -> dict[str, str]:
+    """The README's tables of variables (Configuration, Traces): variable ->
+    its default, as the default cell says it."""
     table = {}
-    for row in rows:
-        names_cell, default_cell = row.split("|")[1:3]
-        names = re.findall(r"`(\w+)`", names_cell)
-        defaults = re.findall(r"`([^`]*)`", default_cell)
-        # `A` × `B` | `1` × `2`: the defaults pair with the names.
-        paired = defaults if len(defaults) == len(names) else [default_cell.strip()] * len(names)
-        table.update(zip(names, paired, strict=True))
+    for block in (ROOT / "README.md").read_text().split("| variable | default | meaning |\n")[1:]:
+        for row in re.findall(r"^\| `.*$", block.split("\n\n", 1)[0], re.MULTILINE):
+            names_cell, default_cell = row.split("|")[1:3]
+            names = re.findall(r"`(\w+)`", names_cell)
+            defaults = re.findall(r"`([^`]*)`", default_cell)
+            if len(defaults) == len(names):  # `A` × `B` | `1` × `2`
+                paired = defaults
+            elif re.fullmatch(r"`[^`]*`", default_cell.strip()):  # `A`, `B` | `1`
+                paired = defaults * len(names)
+            else:
+                paired = [default_cell.strip()] * len(names)
+            table.update(zip(names, paired, strict=True))
     return table
 
 
@@ -140,16 +169,20 @@ def test_the_procfile_reads_declared_variables_with_the_declared_defaults():
 
 
 def test_the_code_reads_only_declared_variables():
-    for path in first_party_sources():
-        undeclared = environment_reads(path.read_text()) - DECLARED.keys() - SYSTEM
+    sources = first_party_sources()
+    constants = string_constants(sources)
+    for path in sources:
+        undeclared = environment_reads(path.read_text(), constants) - DECLARED.keys() - SYSTEM
         where = path.relative_to(ROOT)
         assert not undeclared, f"{where} reads {sorted(undeclared)}: declare them in infra/settings.py"
 
 
 def test_every_process_variable_is_read_somewhere():
     read = set(procfile_variables())
-    for path in first_party_sources():
-        read |= environment_reads(path.read_text())
+    sources = first_party_sources()
+    constants = string_constants(sources)
+    for path in sources:
+        read |= environment_reads(path.read_text(), constants)
     assert {variable.name for variable in PROCESS_VARIABLES} <= read
 
 
@@ -159,14 +192,16 @@ def test_every_process_variable_is_read_somewhere():
         ('os.environ.get("A"); os.environ["B"]; os.getenv("C")', {"A", "B", "C"}),
         ('env.setdefault("D", "1"); self._environ.pop("E")', {"D", "E"}),
         ('env["F"] = "written, not read"; other.get("G"); environ.get(name)', set()),
+        ('environ.get("PATH_INFO"); req.env["HTTP_ACCEPT"]; req.env["wsgi.input"]', set()),
+        ('os.environ.get(logs.SERVICE_ENV, "worker"); os.environ[KEY]', {"SHOP_SERVICE", "SHOP_KEY"}),
     ],
 )
 def test_the_scan_finds_reads_in_the_spellings_the_code_uses(source, names):
-    assert environment_reads(source) == names
+    assert environment_reads(source, {"SERVICE_ENV": "SHOP_SERVICE", "KEY": "SHOP_KEY"}) == names
 
 
-def test_the_readme_table_lists_every_declared_variable_and_its_default():
-    table = readme_table()
+def test_the_readme_tables_list_every_declared_variable_and_its_default():
+    table = readme_tables()
     assert table.keys() == DECLARED.keys()
     for name, variable in DECLARED.items():
         if variable.default is not None:

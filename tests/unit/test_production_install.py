@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.unit.repository import PYPROJECT, PYTHON, ROOT
+from tests.unit.repository import PYPROJECT, PYTHON, ROOT, packages, procfile
 
 PROJECT = PYPROJECT["project"]
 #: What the lock is made for (`make lock`): that Python, on Linux.
@@ -33,10 +33,13 @@ DIRECT = f"{PROJECT['name']} (pyproject.toml)"
 #: The modules each production process starts from: the Procfile's, the
 #: operator commands of the README, and the console scripts.
 ENTRY_POINTS = (
-    "web.wsgi",
-    "web.gunicorn_conf",
-    "workers.main",
-    "workers.release",
+    *sorted(
+        {
+            module
+            for command in procfile().values()
+            for module in re.findall(rf"\b((?:{'|'.join(packages())})(?:\.\w+)+)", command)
+        }
+    ),
     "workers.rebuild",
     "workers.deadletters",
     *(target.partition(":")[0] for target in PROJECT.get("scripts", {}).values()),
@@ -112,6 +115,10 @@ def test_one_package_manager_file_only():
     # Python buildpacks refuse an app with more than one of them.
     managers = ("requirements.txt", "uv.lock", "poetry.lock", "Pipfile", "Pipfile.lock")
     assert [name for name in managers if (ROOT / name).exists()] == ["requirements.txt"]
+
+
+def test_the_entry_points_include_every_module_the_procfile_runs():
+    assert {"web.wsgi", "web.gunicorn_conf", "workers.main", "workers.release"} <= set(ENTRY_POINTS)
 
 
 def test_the_entry_points_import_without_the_local_extra():

@@ -1,0 +1,72 @@
+"""What reaches stderr without logging becomes JSON lines too."""
+
+import io
+import json
+import logging
+import re
+import traceback
+
+from infra import logs
+
+
+def capture() -> tuple[logs.RawLines, io.StringIO, io.StringIO]:
+    out, err = io.StringIO(), io.StringIO()
+    log = logging.getLogger("test.stderr")
+    log.handlers[:] = [logs.json_handler(out)]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    return logs.RawLines(err, log), out, err
+
+
+def records(out: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_printed_traceback_is_one_record_with_its_text_in_exc_info():
+    stream, out, _ = capture()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        traceback.print_exc(file=stream)  # written a line at a time
+    print("Process Process-1:", file=stream)
+    (found, plain) = records(out)
+    assert found["message"] == "ValueError: boom"
+    assert found["level"] == "ERROR"
+    assert found["exc_info"].startswith("Traceback (most recent call last):")
+    assert found["exc_info"].endswith("ValueError: boom")
+    assert plain["message"] == "Process Process-1:"
+    assert plain["level"] == "WARNING"
+
+
+def test_json_lines_pass_through_and_partial_lines_wait_for_their_end():
+    stream, out, err = capture()
+    stream.write('{"already": ')
+    stream.write('"json"}\nhalf ')
+    assert err.getvalue() == '{"already": "json"}\n'
+    assert out.getvalue() == ""
+    stream.write("a line\n\n")
+    assert [r["message"] for r in records(out)] == ["half a line"]
+
+
+def test_times_are_rfc3339_with_their_offset():
+    _, out, _ = capture()
+    logging.getLogger("test.stderr").info("hello")
+    (found,) = records(out)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", found["time"])
+
+
+def test_a_failing_handler_does_not_send_logging_round_and_round():
+    stream, _, err = capture()
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise OSError("closed")
+
+    log = logging.getLogger("test.stderr")
+    log.handlers[:] = [logs.json_handler(Broken())]
+    saved, logs.sys.stderr = logs.sys.stderr, stream
+    try:
+        stream.write("a line nobody can log\n")
+    finally:
+        logs.sys.stderr = saved
+    assert "--- Logging error ---" in err.getvalue()

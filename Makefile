@@ -1,16 +1,17 @@
-# `make run` serves the API; `make test` runs every test.  Both create
-# .venv on first use and reuse it afterwards.
+# `make run` serves the API; `make test` runs every test; `make lock` rewrites
+# requirements.txt from pyproject.toml.  They create .venv on first use and
+# reuse it afterwards.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test faults lint release clean
+.PHONY: run test faults lint release lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[local,test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -28,6 +29,15 @@ FAULT_PAUSE_S ?= 0.3
 faults: $(STAMP)
 	FAULT_SECONDS=$(FAULT_SECONDS) FAULT_SEEDS=$(FAULT_SEEDS) FAULT_PAUSE_S=$(FAULT_PAUSE_S) \
 		$(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
+
+# The runtime dependencies, pinned for the Python of .python-version on Linux:
+# what a platform's Python buildpack and the Dockerfile install.  Pins already
+# in requirements.txt are kept while they fit; LOCK_ARGS=--upgrade moves every
+# pin to the newest release that fits.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --quiet --output-file requirements.txt \
+		--python-version $$(cat .python-version) --python-platform x86_64-unknown-linux-gnu \
+		--custom-compile-command 'make lock' $(LOCK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

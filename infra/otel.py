@@ -24,13 +24,33 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, get_current_span
 
-from infra.settings import ConfigurationError
+from infra.settings import ConfigurationError, Variable
 
 EXPORTERS = ("otlp", "console", "none")
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 #: Probes and scrapes are not worth a trace each.
 UNTRACED_URLS = r"^/health$,^/ready$,^/metrics$"
+
+#: The variables of traces the README documents: those read here, and the
+#: SDK's own that an operator is likely to set.
+VARIABLES = (
+    Variable("OTEL_EXPORTER_OTLP_ENDPOINT", None, "Turns traces on, sent to this collector"),
+    Variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None, "Turns traces on, sent to this full URL"),
+    Variable("OTEL_TRACES_EXPORTER", None, "otlp, console, none, or a comma-separated list"),
+    Variable("OTEL_EXPORTER_OTLP_HEADERS", None, "Headers for the collector, e.g. its API key"),
+    Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "The only protocol shipped"),
+    Variable("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", "The same, for traces only"),
+    Variable("OTEL_SERVICE_NAME", None, "The service name of the spans (else the process type)"),
+    Variable("OTEL_RESOURCE_ATTRIBUTES", None, "Attributes of every span's resource"),
+    Variable("OTEL_TRACES_SAMPLER", "parentbased_always_on", "Which traces are kept"),
+    Variable("OTEL_TRACES_SAMPLER_ARG", None, "The sampler's argument, e.g. a ratio"),
+    Variable("OTEL_BSP_SCHEDULE_DELAY", "5000", "Milliseconds between exports of batched spans"),
+    Variable("OTEL_BSP_MAX_QUEUE_SIZE", "2048", "Spans kept waiting for export at most"),
+    Variable("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS, "Requests not traced (regular expressions)"),
+    Variable("OTEL_PYTHON_EXCLUDED_URLS", None, "The same, for every instrumentation"),
+    Variable("OTEL_SDK_DISABLED", None, "true turns traces off whatever else is set"),
+)
 
 
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:

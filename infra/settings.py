@@ -57,11 +57,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        """Build settings from ``MONGODB_URI``, ``REDIS_URL`` and friends.
+        """Build settings from ``MONGODB_URI``, ``REDIS_URL`` and the rest of
+        ``SETTINGS_VARIABLES``.
 
         Raises:
           ConfigurationError: a required variable is missing or malformed.
         """
+        environ = _Declared(environ, SETTINGS_VARIABLES)
         missing = [name for name in ("MONGODB_URI", "REDIS_URL") if not environ.get(name)]
         if missing:
             raise ConfigurationError(
@@ -78,33 +80,27 @@ class Settings:
             parse_url(environ["REDIS_URL"])
         except ValueError as exc:
             raise ConfigurationError(f"REDIS_URL is not a Redis URL: {exc}") from None
-        try:
-            ttl = int(environ.get("COMMAND_STATUS_TTL", 7 * 24 * 3600))
-            if ttl <= 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigurationError(
-                "COMMAND_STATUS_TTL must be a positive whole number of seconds"
-            ) from None
+        ttl = _whole(environ, "COMMAND_STATUS_TTL")
+        if not ttl:
+            raise ConfigurationError("COMMAND_STATUS_TTL must be a positive whole number of seconds")
+        waits = _whole(environ, "MAX_WAITING_REQUESTS")
         return cls(
             mongodb_uri=uri,
             mongodb_database=database,
             redis_url=environ["REDIS_URL"],
-            redis_namespace=environ.get("REDIS_NAMESPACE") or "shop",
-            redis_tls_verify=_tls_verify(environ.get("REDIS_TLS_VERIFY") or "required"),
+            redis_namespace=environ.get("REDIS_NAMESPACE"),
+            redis_tls_verify=_tls_verify(environ.get("REDIS_TLS_VERIFY")),
             redis_tls_ca_file=_readable_file(environ, "REDIS_TLS_CA_FILE"),
             command_status_ttl_s=ttl,
-            cursor_secret=environ.get("CURSOR_SECRET") or None,
-            api_tokens=_tokens(environ.get("API_TOKENS", "")),
-            metrics_token=environ.get("METRICS_TOKEN") or None,
-            max_queue_depth=_whole(environ, "MAX_QUEUE_DEPTH", default=10_000),
-            allow_anonymous=environ.get("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
-            catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL", default=15.0),
-            heartbeat_timeout_s=_seconds(environ, "WORKER_HEARTBEAT_TIMEOUT", default=45.0),
-            rebuild_lease_s=_seconds(environ, "REBUILD_LEASE", default=30.0),
-            max_waits=_whole(
-                environ, "MAX_WAITING_REQUESTS", default=max(1, _whole(environ, "WEB_THREADS", 32) * 3 // 4)
-            ),
+            cursor_secret=environ.get("CURSOR_SECRET"),
+            api_tokens=_tokens(environ.get("API_TOKENS") or ""),
+            metrics_token=environ.get("METRICS_TOKEN"),
+            max_queue_depth=_whole(environ, "MAX_QUEUE_DEPTH"),
+            allow_anonymous=environ.get("ALLOW_ANONYMOUS") in ("1", "true", "yes"),
+            catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL"),
+            heartbeat_timeout_s=_seconds(environ, "WORKER_HEARTBEAT_TIMEOUT"),
+            rebuild_lease_s=_seconds(environ, "REBUILD_LEASE"),
+            max_waits=max(1, _whole(environ, "WEB_THREADS") * 3 // 4) if waits is None else waits,
         )
 
 
@@ -129,6 +125,86 @@ def database_in(uri: str, default: str) -> str:
         client.close()
 
 
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable a process reads, as the README's
+    Configuration table and app.json document it."""
+
+    name: str
+    #: What applies when it is unset or empty, spelt as in the environment;
+    #: ``None`` when nothing does or the meaning says what does.
+    default: str | None
+    meaning: str
+
+
+#: Every variable ``Settings.from_env`` reads.  Adding one is a line here and
+#: a line in ``from_env``; reading one that is not here fails.
+SETTINGS_VARIABLES = (
+    Variable(
+        "MONGODB_URI", None, "MongoDB URI, e.g. an Atlas mongodb+srv:// one; its path names the database"
+    ),
+    Variable("MONGODB_DATABASE", None, "Database name, where it is not the URI's path (else shop)"),
+    Variable("REDIS_URL", None, "Redis URL (redis:// or rediss://): the broker and command statuses"),
+    Variable("REDIS_NAMESPACE", "shop", "Prefix of every Redis key the service writes"),
+    Variable("REDIS_TLS_VERIFY", "required", "none: a rediss:// server's certificate goes unchecked"),
+    Variable("REDIS_TLS_CA_FILE", None, "PEM file of the authorities that sign the rediss:// certificate"),
+    Variable("COMMAND_STATUS_TTL", "604800", "Seconds a command's status stays readable"),
+    Variable("CURSOR_SECRET", None, "Signs page cursors: a random secret, the same on every web process"),
+    Variable("API_TOKENS", None, "Space-separated token:scope[,scope] entries; scopes read, write, admin"),
+    Variable("ALLOW_ANONYMOUS", None, "1: without API_TOKENS, requests need no token and get every scope"),
+    Variable("METRICS_TOKEN", None, "When set, GET /metrics needs it as a bearer token"),
+    Variable("MAX_QUEUE_DEPTH", "10000", "Commands get 503 while more than this many wait"),
+    Variable("MAX_WAITING_REQUESTS", None, "Requests a web process lets wait for after= at once"),
+    Variable("WEB_THREADS", "32", "Threads per web process"),
+    Variable("CATCH_UP_INTERVAL", "15", "Seconds between catch-up passes that heal read models"),
+    Variable("WORKER_HEARTBEAT_TIMEOUT", "45", "Seconds of silence after which a worker is taken for dead"),
+    Variable("REBUILD_LEASE", "30", "Seconds a rebuild holds its new generation without renewing"),
+)
+
+#: What the Procfile's commands, the entry points and ``make run`` read
+#: themselves, outside ``Settings``.
+PROCESS_VARIABLES = (
+    Variable("PORT", "8000", "Port web listens on; platforms set it"),
+    Variable("WEB_HOST", "0.0.0.0", "Address web binds"),
+    Variable("WEB_CONCURRENCY", "2", "gunicorn processes per web container"),
+    Variable("WORKER_PROCESSES", "1", "Dramatiq processes of worker (the commands queue)"),
+    Variable("WORKER_THREADS", "8", "Threads per worker process"),
+    Variable("PROJECTOR_PROCESSES", "1", "Dramatiq processes of projector (the projections queue)"),
+    Variable("PROJECTOR_THREADS", "8", "Threads per projector process"),
+    Variable("DRAMATIQ_PROMETHEUS", None, "1: worker and projector start Dramatiq's Prometheus exporter"),
+    Variable("PROMETHEUS_MULTIPROC_DIR", None, "Folder where web's processes share metrics"),
+    Variable("DATA_DIR", ".data", "Where make run's embedded servers keep their files"),
+    Variable("SHOP_SERVICE", "worker", "Set by workers.serve: the process type Dramatiq's processes log as"),
+)
+
+
+class _Declared(Mapping[str, str]):
+    """The environment as far as ``variables`` declare it: an empty value
+    counts as unset and gives way to the declared default."""
+
+    def __init__(self, environ: Mapping[str, str], variables: tuple[Variable, ...]):
+        self._environ = environ
+        self._defaults = {variable.name: variable.default for variable in variables}
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str) -> str | None:  # type: ignore[override]
+        if name not in self._defaults:
+            # Not a KeyError: nothing may take an undeclared name for an unset one.
+            raise LookupError(f"{name} is read but not declared in infra.settings")
+        return self._environ.get(name) or self._defaults[name]
+
+    def __iter__(self):
+        return iter(self._defaults)
+
+    def __len__(self) -> int:
+        return len(self._defaults)
+
+
 def _tls_verify(raw: str) -> bool:
     if raw not in ("required", "none"):
         raise ConfigurationError("REDIS_TLS_VERIFY must be required (the default) or none")
@@ -142,10 +218,10 @@ def _readable_file(environ: Mapping[str, str], name: str) -> str | None:
     return path or None
 
 
-def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+def _whole(environ: Mapping[str, str], name: str) -> int | None:
     raw = environ.get(name)
-    if not raw:
-        return default
+    if raw is None:
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -155,10 +231,8 @@ def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(environ: Mapping[str, str], name: str) -> float:
     raw = environ.get(name)
-    if not raw:
-        return default
     try:
         value = float(raw)
     except ValueError:

@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test faults lint release lock clean
 
-$(STAMP): pyproject.toml
+# The tests run on the versions production installs: requirements.txt
+# constrains the install (the extras add their own packages beside it).
+$(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,test]'
+	$(BIN)/python -m pip install --quiet --constraint requirements.txt -e '.[local,test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -34,7 +36,10 @@ faults: $(STAMP)
 # what a platform's Python buildpack and the Dockerfile install.  Pins already
 # in requirements.txt are kept while they fit; LOCK_ARGS=--upgrade moves every
 # pin to the newest release that fits.
-lock: $(STAMP)
+# (Not through the install above: a lock that no longer fits pyproject.toml
+# must not stop its own repair.)
+lock:
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet uv; }
 	$(BIN)/uv pip compile pyproject.toml --quiet --output-file requirements.txt \
 		--python-version $$(cat .python-version) --python-platform x86_64-unknown-linux-gnu \
 		--custom-compile-command 'make lock' $(LOCK_ARGS)

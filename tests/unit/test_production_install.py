@@ -30,14 +30,24 @@ TARGET = {
 #: How uv's `# via` names a dependency of pyproject.toml itself.
 DIRECT = f"{PROJECT['name']} (pyproject.toml)"
 
+
+def module_of(dotted: str) -> str:
+    """The module a dotted name in a command lives in: ``web.gunicorn_worker.Worker``
+    -> ``web.gunicorn_worker``."""
+    parts = dotted.split(".")
+    while len(parts) > 1 and not (ROOT / "/".join(parts)).with_suffix(".py").is_file():
+        parts.pop()
+    return ".".join(parts)
+
+
 #: The modules each production process starts from: the Procfile's, the
 #: operator commands of the README, and the console scripts.
 ENTRY_POINTS = (
     *sorted(
         {
-            module
+            module_of(dotted)
             for command in procfile().values()
-            for module in re.findall(rf"\b((?:{'|'.join(packages())})(?:\.\w+)+)", command)
+            for dotted in re.findall(rf"\b((?:{'|'.join(packages())})(?:\.\w+)+)", command)
         }
     ),
     "workers.rebuild",

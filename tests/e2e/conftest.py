@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,20 +109,31 @@ def start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
 def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
     """SIGTERM the process group we started, and wait until every process in
     it is gone (the shell may exit before the program it started)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.poll()
+    stop_all([process], timeout)
+
+
+def stop_all(processes: Iterable[subprocess.Popen], timeout: float = 30.0) -> None:
+    """:func:`stop` for several process groups at once: all are sent SIGTERM
+    first, so that they shut down side by side."""
+    running = []
+    for process in processes:
         try:
-            os.killpg(process.pid, 0)
+            os.killpg(process.pid, signal.SIGTERM)
+            running.append(process)
         except ProcessLookupError:
-            return
+            pass
+    deadline = time.monotonic() + timeout
+    while running and time.monotonic() < deadline:
+        for process in list(running):
+            process.poll()
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                running.remove(process)
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    for process in running:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -158,6 +170,5 @@ def stack(backends, tmp_path_factory, request):
         wait_until_serving(url, processes["web"])
         yield Stack(url, settings, processes, logs, env)
     finally:
-        for process in processes.values():
-            stop(process)
+        stop_all(processes.values())
         cleanup(settings)

@@ -12,7 +12,7 @@ import pytest
 
 from infra.embedded import free_port
 from tests.conftest import cleanup, isolated_settings
-from tests.e2e.conftest import PROCFILE, ROOT, Stack, procfile_env, stop, wait_until_serving
+from tests.e2e.conftest import PROCFILE, ROOT, Stack, procfile_env, stop_all, wait_until_serving
 
 MUG = {"sku": "TLS-E2E-MUG", "name": "Mug", "price_cents": 1250, "currency": "EUR", "stock": 3}
 
@@ -35,8 +35,7 @@ def started_stack(backends, tls_redis, tmp_path_factory, names, **env) -> Stack:
 
 
 def stop_stack(stack: Stack) -> None:
-    for process in stack.processes.values():
-        stop(process)
+    stop_all(stack.processes.values())
     cleanup(stack.settings)
 
 

@@ -22,7 +22,7 @@ import requests
 from infra.embedded import Server, free_port, start_mongo, start_redis
 from infra.settings import Settings
 from tests.conftest import mongodb_uri_for
-from tests.e2e.conftest import PROCFILE, procfile_env, start, stop, wait_until_serving
+from tests.e2e.conftest import PROCFILE, procfile_env, start, stop_all, wait_until_serving
 
 #: What the Procfile gives Dramatiq's command line for ``worker`` and ``projector``.
 BROKER_MODULE = "workers.main:broker"
@@ -187,8 +187,7 @@ class Cluster:
         self._stopping.set()
         if self._supervisor.is_alive():
             self._supervisor.join(5)
-        for process in self.processes.values():
-            stop(process)
+        stop_all(self.processes.values())
         if self.mongo is not None:
             self.mongo.stop()
         self.redis.stop()

@@ -77,6 +77,7 @@ def test_every_accepted_command_takes_effect_exactly_once_under_faults(tmp_path,
         print(f"\nseed {seed}, {SECONDS:.0f} s of load ({PAUSE_S} s pauses): {report.summary()}")
         for reason in faults.log.skipped:
             print(f"skipped: {reason}")
+        assert not faults.log.broken, f"faults that could not be made: {faults.log.broken}"
         details = {
             name: getattr(report, name)[:5] for name in ("lost", "disagreeing", "leaked", "stuck", "gaps")
         }

@@ -25,6 +25,7 @@ import redis
 from dramatiq import Broker
 
 from infra.idempotency import ACCEPTING, TTL_S, Claim, IdempotencyKeys, KeyInFlight, KeyReused
+from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, CommandEnvelope, command_message
 from infra.statuses import ACCEPTED, CommandStatuses, record
 
@@ -102,7 +103,8 @@ class CommandBus:
         self._clock = clock
         self._depth = (0, float("-inf"))  # (depth, when read)
         self._accept = broker.client.register_script(_ACCEPT)
-        self._queue = f"{broker.namespace}:{COMMANDS_QUEUE}"
+        self._redis_keys = Keys(broker.namespace)
+        self._queue = self._redis_keys.queue(COMMANDS_QUEUE)
 
     def check_depth(self) -> None:
         """Refuse new commands while the queue is deeper than ``max_depth``.
@@ -156,7 +158,7 @@ class CommandBus:
                 f"{self._queue}.msgs",
                 self._queue,
                 self._keys.key(idempotency.scope, idempotency.key) if idempotency else "",
-                self._fence_key(envelope.command_id),
+                self._redis_keys.fence(envelope.command_id),
             ],
             args=[
                 json.dumps(record(envelope, ACCEPTED)),
@@ -170,9 +172,6 @@ class CommandBus:
         if held in (b"fenced", "fenced"):
             raise NotQueued("this command was answered 'not queued' already")
         return Claim.decode(held) if held else None
-
-    def _fence_key(self, command_id: str) -> str:
-        return f"{self._broker.namespace}:fence:{command_id}"
 
     def _broker_message(self, envelope: CommandEnvelope):
         # As Dramatiq's RedisBroker.enqueue prepares one: an id of its own in
@@ -194,7 +193,7 @@ class CommandBus:
         is merely late (a slow link, a proxy), cannot go through after the
         answer says it did not."""
         try:
-            self._broker.client.set(self._fence_key(envelope.command_id), 1, nx=True, ex=TTL_S)
+            self._broker.client.set(self._redis_keys.fence(envelope.command_id), 1, nx=True, ex=TTL_S)
             if idempotency is not None:
                 held = self._keys.get(idempotency.scope, idempotency.key)
                 if held is not None:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 import redis
 
+from infra.keys import Keys
+
 _PROJECTED = """
 local newest = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > newest then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -42,18 +44,15 @@ class Head:
 class Progress:
     def __init__(self, client: redis.Redis, *, namespace: str):
         self._redis = client
-        self._namespace = namespace
+        self._keys = Keys(namespace)
         self._projected = client.register_script(_PROJECTED)
 
     @property
     def channel(self) -> str:
-        return f"{self._namespace}:signals"
+        return self._keys.signals
 
     def head_key(self, stream_id: str) -> str:
-        return f"{self._namespace}:head:{stream_id}"
-
-    def _applied_key(self, collection: str) -> str:
-        return f"{self._namespace}:applied:{collection}"
+        return self._keys.head(stream_id)
 
     def heads(self, stream_ids: list[str]) -> dict[str, Head]:
         """The known heads of ``stream_ids`` (one round trip)."""
@@ -73,10 +72,10 @@ class Progress:
         time, and wake whoever waits on the stream (one round trip)."""
         signal = json.dumps({"stream": stream_id, "version": version})
         self._projected(
-            keys=[self._applied_key(collection)],
+            keys=[self._keys.applied(collection)],
             args=[to_ms(updated_at), self.channel, signal],
         )
 
     def newest_applied(self, collection: str) -> datetime | None:
-        raw = self._redis.get(self._applied_key(collection))
+        raw = self._redis.get(self._keys.applied(collection))
         return from_ms(int(raw)) if raw is not None else None

@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from infra.keys import Keys
 from infra.messages import CommandEnvelope
 
 TTL_S = 24 * 3600
@@ -76,14 +77,14 @@ class Claim:
 class IdempotencyKeys:
     def __init__(self, client: redis.Redis, *, namespace: str, clock=time.time):
         self._redis = client
-        self._namespace = namespace
+        self._keys = Keys(namespace)
         self._clock = clock
         self._swap = client.register_script(_SWAP)
 
     def key(self, scope: str, key: str) -> str:
         """The Redis key of ``scope``'s ``key``."""
         digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
-        return f"{self._namespace}:idempotency:{digest}"
+        return self._keys.idempotency(digest)
 
     def new_claim(self, key: str, fp: str, envelope: CommandEnvelope, response: dict[str, Any]) -> Claim:
         """The claim a first request with ``key`` makes: its command queued."""

@@ -23,18 +23,6 @@ LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 INF = "+Inf"
 
 
-def outcomes_key(namespace: str) -> str:
-    return f"{namespace}:metrics:outcomes"
-
-
-def latency_key(namespace: str) -> str:
-    return f"{namespace}:metrics:latency"
-
-
-def lag_key(namespace: str) -> str:
-    return f"{namespace}:metrics:lag"
-
-
 def outcome_field(command_type: str, outcome: str) -> str:
     return f"{command_type}|{outcome}"
 

@@ -16,6 +16,7 @@ import redis
 from infra import measures
 from infra.eventstore import Commit
 from infra.freshness import to_ms
+from infra.keys import Keys
 from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
 
 ACCEPTED = "accepted"
@@ -61,7 +62,7 @@ return written
 class CommandStatuses:
     def __init__(self, client: redis.Redis, *, namespace: str, ttl_s: int):
         self._redis = client
-        self._namespace = namespace
+        self._keys = Keys(namespace)
         self._ttl_s = ttl_s
         self._finish = client.register_script(_FINISH)
 
@@ -70,7 +71,7 @@ class CommandStatuses:
         return self._ttl_s
 
     def key(self, command_id: str) -> str:
-        return f"{self._namespace}:command:{command_id}"
+        return self._keys.command(command_id)
 
     def _write(self, record: dict[str, Any]) -> None:
         self._redis.set(self.key(record["command_id"]), json.dumps(record), ex=self._ttl_s)
@@ -93,22 +94,21 @@ class CommandStatuses:
         outcome = record(envelope, status, version=version, error=error, completed=True)
         head = (str(commit.version_to), str(to_ms(commit.recorded_at))) if commit is not None else ("", "")
         signal = json.dumps({"command": envelope.command_id})
-        ns = self._namespace
         # From acceptance to this outcome (clocks apart are taken as they are).
         taken = parse_rfc3339(outcome["completed_at"]) - parse_rfc3339(envelope.submitted_at)
         latency_s = max(0.0, taken.total_seconds())
         self._finish(
             keys=[
                 self.key(envelope.command_id),
-                f"{ns}:head:{envelope.stream_id}",
-                measures.outcomes_key(ns),
-                measures.latency_key(ns),
+                self._keys.head(envelope.stream_id),
+                self._keys.outcomes,
+                self._keys.latency,
             ],
             args=[
                 json.dumps(outcome),
                 self._ttl_s,
                 *head,
-                f"{ns}:signals",
+                self._keys.signals,
                 signal,
                 measures.outcome_field(envelope.type, status),
                 *measures.latency_fields(envelope.type, status, latency_s),

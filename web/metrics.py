@@ -20,7 +20,6 @@ from collections.abc import Callable
 
 import falcon
 import redis
-from dramatiq.common import dq_name, xq_name
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -34,6 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from infra import measures
 from infra.generations import READ_MODELS
+from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 
 HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -66,7 +66,7 @@ class ScrapeTime:
         clock: Callable[[], float] = time.time,
     ):
         self._redis = client
-        self._ns = namespace
+        self._keys = Keys(namespace)
         self._dead_letters = dead_letters
         self._clock = clock
 
@@ -90,17 +90,17 @@ class ScrapeTime:
         yield letters
 
     def _from_redis(self):
-        ns = self._ns
+        keys = self._keys
         pipe = self._redis.pipeline(transaction=False)
         for queue in QUEUES:
-            pipe.llen(f"{ns}:{queue}")
-            pipe.zcard(f"{ns}:{xq_name(queue)}")
+            pipe.llen(keys.queue(queue))
+            pipe.zcard(keys.dead(queue))
             # Retries wait in the delay queue, or in a worker's memory until
             # they are due: either way their message is in its hash.
-            pipe.hlen(f"{ns}:{dq_name(queue)}.msgs")
-        pipe.hgetall(measures.outcomes_key(ns))
-        pipe.hgetall(measures.latency_key(ns))
-        pipe.get(measures.lag_key(ns))
+            pipe.hlen(keys.delayed_messages(queue))
+        pipe.hgetall(keys.outcomes)
+        pipe.hgetall(keys.latency)
+        pipe.get(keys.lag)
         *by_queue, outcomes, latency, measured = pipe.execute()
         depth = GaugeMetricFamily("shop_queue_depth", "Messages waiting", labels=["queue"])
         dead = GaugeMetricFamily(
@@ -165,14 +165,13 @@ class ScrapeTime:
     def _oldest(self) -> GaugeMetricFamily:
         """Per queue, how long its oldest waiting message has been ready:
         since it was sent, or since it fell due (a retry)."""
-        ns = self._ns
         pipe = self._redis.pipeline(transaction=False)
         for queue in QUEUES:
-            pipe.lrange(f"{ns}:{queue}", 0, HEAD_SAMPLE - 1)
+            pipe.lrange(self._keys.queue(queue), 0, HEAD_SAMPLE - 1)
         heads = dict(zip(QUEUES, pipe.execute(), strict=True))
         for queue, ids in heads.items():
             if ids:
-                pipe.hmget(f"{ns}:{queue}.msgs", ids)
+                pipe.hmget(self._keys.messages(queue), ids)
         bodies = iter(pipe.execute())
         now_ms = self._clock() * 1000
         oldest = GaugeMetricFamily(

@@ -33,9 +33,9 @@ from collections.abc import Callable
 import redis
 from pymongo.database import Database
 
-from infra import measures
 from infra.eventstore import EventStore, Head
 from infra.generations import BY_STREAM_TYPE, Generations
+from infra.keys import Keys
 from workers.periodic import run_alone
 from workers.projector import Projector
 from workers.rebuild import clean_up_lapsed
@@ -63,11 +63,12 @@ class CatchUp:
         self._generations = Generations(db)
         self._projector = projector
         self._redis = client
-        self._checkpoint_key = f"{namespace}:catchup:checkpoint"
-        self._sweep_key = f"{namespace}:catchup:sweep"
-        self._failed_key = f"{namespace}:catchup:failed"
-        self._lock_key = f"{namespace}:catchup:lock"
-        self.lag_key = measures.lag_key(namespace)
+        keys = Keys(namespace)
+        self._checkpoint_key = keys.catch_up("checkpoint")
+        self._sweep_key = keys.catch_up("sweep")
+        self._failed_key = keys.catch_up("failed")
+        self._lock_key = keys.catch_up("lock")
+        self.lag_key = keys.lag
         self.interval_s = interval_s
         self._grace_s = grace_s
         self._overlap_s = overlap_s

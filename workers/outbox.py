@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 import redis
 
 from infra.eventstore import EventStore
+from infra.keys import Keys
 from infra.messages import rfc3339
 from infra.statuses import CommandStatuses
 from infra.tracing import resumed
@@ -57,7 +58,7 @@ class Outbox:
         self._handler = handler
         self._statuses = statuses
         self._redis = client
-        self._lock_key = f"{namespace}:outbox:lock"
+        self._lock_key = Keys(namespace).outbox_lock
         self.interval_s = interval_s
         self._grace_s = grace_s
         self._batch = batch

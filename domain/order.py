@@ -4,10 +4,10 @@ products arrive as commands sent by the order process manager."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from domain import commands, events
+from domain.aggregate import Aggregate
 from domain.errors import InvalidOrderStatus, OrderAlreadyExists, OrderNotFound
 from domain.limits import MAX_INT
 
@@ -28,14 +28,10 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Order:
+class Order(Aggregate):
     version: int = 0
     status: str | None = None
     lines: tuple[Line, ...] = ()
-
-    @property
-    def exists(self) -> bool:
-        return self.version > 0
 
     def line(self, product_id: str) -> Line | None:
         return next((line for line in self.lines if line.product_id == product_id), None)
@@ -46,13 +42,6 @@ class Order:
         return sum(
             line.quantity * (line.unit_price_cents or 0) for line in self.lines if line.status == RESERVED
         )
-
-    @classmethod
-    def replay(cls, history: Iterable[events.Event]) -> Order:
-        state = cls()
-        for event in history:
-            state = state.apply(event)
-        return state
 
     def _set_line(self, product_id: str, **changes) -> tuple[Line, ...]:
         return tuple(

@@ -3,11 +3,12 @@ orders hold on it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from domain import commands, events
+from domain.aggregate import Aggregate
 from domain.errors import (
     CurrencyMismatch,
     InsufficientStock,
@@ -20,7 +21,7 @@ from domain.limits import MAX_PRICE_CENTS, MAX_STOCK
 
 
 @dataclass(frozen=True)
-class Product:
+class Product(Aggregate):
     """A product's state, as far as its own rules need it."""
 
     version: int = 0
@@ -37,19 +38,8 @@ class Product:
     settled: frozenset[str] = frozenset()
 
     @property
-    def exists(self) -> bool:
-        return self.version > 0
-
-    @property
     def stock_reserved(self) -> int:
         return sum(self.reservations.values())
-
-    @classmethod
-    def replay(cls, history: Iterable[events.Event]) -> Product:
-        state = cls()
-        for event in history:
-            state = state.apply(event)
-        return state
 
     def apply(self, event: events.Event) -> Product:
         match event:

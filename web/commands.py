@@ -6,9 +6,8 @@ from uuid import UUID
 
 import falcon
 
-from web.problems import Problem
-
-FIELDS = ("command_id", "type", "status", "submitted_at", "completed_at", "stream_id", "version", "error")
+from web import responses
+from web.problems import not_found
 
 
 class Item:
@@ -18,5 +17,5 @@ class Item:
     def on_get(self, req: falcon.Request, resp: falcon.Response, command_id: UUID) -> None:
         status = self._statuses.get(str(command_id))
         if status is None:
-            raise Problem(falcon.HTTP_404, title="Not Found", detail=f"no command {command_id}")
-        resp.media = {k: v for k, v in status.items() if k in FIELDS}
+            raise not_found(f"command {command_id}")
+        resp.media = responses.COMMAND.dump(status)

@@ -48,6 +48,11 @@ class Cursors:
         data = json.dumps({"q": query, "p": position}, sort_keys=True, separators=(",", ":"))
         return self.seal(data.encode())
 
+    def following(self, query: dict[str, Any], last: list[Any] | None) -> str | None:
+        """The cursor to the page after one whose last sort key is ``last``
+        (``None``: no page follows)."""
+        return self.encode(query, last) if last is not None else None
+
     def seal(self, data: bytes) -> str:
         """``data`` and its signature, as cursor text."""
         return f"{_b64(data)}.{_b64(self._sign(data))}"

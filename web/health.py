@@ -16,15 +16,11 @@ log = logging.getLogger(__name__)
 
 
 class Health:
-    public = True
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok"}
 
 
 class Ready:
-    public = True
-
     def __init__(self, checks: dict[str, Callable[[], object]], timeout_s: float = 1.0):
         self._checks = checks
         self._timeout_s = timeout_s

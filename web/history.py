@@ -8,13 +8,12 @@ from uuid import UUID
 
 import falcon
 
-from web import freshness
-from web.problems import Problem
+from web import freshness, waiting
+from web.problems import not_found
 
 
 class History:
-    read_model = freshness.EVENTS
-    scope = "admin"
+    read_model = waiting.EVENTS
 
     def __init__(self, history, stream_type: str):
         self._history = history
@@ -24,7 +23,7 @@ class History:
         [stream_id] = ids.values()
         events = self._history.events(str(stream_id), stream_type=self._stream_type)
         if events is None:
-            raise Problem(falcon.HTTP_404, title="Not Found", detail=f"no {self._stream_type} {stream_id}")
+            raise not_found(f"{self._stream_type} {stream_id}")
         resp.set_header("Read-Model-Updated-At", events[-1]["recorded_at"])
         resp.set_header("Read-Model-Lag", "0")
         if freshness.describe_item(req, resp, events[-1]["version"]):

@@ -37,9 +37,7 @@ from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 
 HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP requests", ["route", "method", "status"])
-HTTP_LATENCY = Histogram(
-    "shop_http_request_duration_seconds", "HTTP request latency", ["route", "method"]
-)
+HTTP_LATENCY = Histogram("shop_http_request_duration_seconds", "HTTP request latency", ["route", "method"])
 COMMANDS_ACCEPTED = Counter("shop_commands_accepted_total", "Commands accepted (202)", ["type"])
 AFTER_WAITS = Gauge(
     "shop_after_waits_in_progress",
@@ -194,8 +192,6 @@ def ready_since_ms(message: dict) -> float:
 
 class Metrics:
     """``GET /metrics``; with ``METRICS_TOKEN`` set, only for that bearer."""
-
-    public = True
 
     def __init__(self, scrape_time: ScrapeTime, token: str | None):
         self._scrape_time = scrape_time

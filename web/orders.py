@@ -3,7 +3,6 @@ shipping orders (commands) and reading them (queries)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from uuid import UUID
 
@@ -12,17 +11,18 @@ import falcon
 from domain.commands import CancelOrder, PlaceOrder, ShipOrder
 from infra.messages import CommandEnvelope
 from infra.mongo import ORDERS
-from web import freshness, inputs
+from web import freshness, inputs, responses
 from web.accepting import accept
 from web.cursors import Cursors, page_after
-from web.problems import Problem
-from web.schemas import CustomerOrdersQuery, PlaceOrderSchema
-
-CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
+from web.problems import not_found
+from web.schemas import CUSTOMER_ID, CustomerOrdersQuery, PlaceOrderSchema
 
 
-def not_found(what: str) -> Problem:
-    return Problem(falcon.HTTP_404, title="Not Found", detail=f"no {what}")
+def accepted(command_id: str, order_id: str) -> dict[str, str]:
+    """The 202's body for an order's command."""
+    return responses.ORDER_ACCEPTED.dump(
+        {"command_id": command_id, "status": responses.ACCEPTED, "order_id": order_id}
+    )
 
 
 class Collection:
@@ -44,8 +44,7 @@ class Collection:
             order_id=order_id, customer_id=fields["customer_id"], currency=fields["currency"], lines=lines
         )
         envelope = CommandEnvelope.wrap(command, command_id=command_id)
-        response = {"command_id": command_id, "status": "accepted", "order_id": order_id}
-        accept(req, resp, self._commands, envelope, response, sent)
+        accept(req, resp, self._commands, envelope, accepted(command_id, order_id), sent)
 
 
 class Item:
@@ -61,11 +60,7 @@ class Item:
         order = self._views.get(str(order_id))
         if order is None:
             raise not_found(f"order {order_id}")
-        freshness.describe(req, resp, self._progress, [order], collection=ORDERS)
-        if freshness.describe_item(req, resp, order["version"], stuck=bool(order.get("stuck"))):
-            resp.status = falcon.HTTP_304
-            return
-        resp.media = order
+        freshness.answer_item(req, resp, self._progress, order, collection=ORDERS)
 
 
 class Transition:
@@ -80,8 +75,7 @@ class Transition:
     def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
         command_id = str(self._uuidgen())
         envelope = CommandEnvelope.wrap(self._command(order_id=str(order_id)), command_id=command_id)
-        response = {"command_id": command_id, "status": "accepted", "order_id": str(order_id)}
-        accept(req, resp, self._commands, envelope, response, sent=None)
+        accept(req, resp, self._commands, envelope, accepted(command_id, str(order_id)), sent=None)
 
 
 class CustomerOrders:
@@ -96,14 +90,11 @@ class CustomerOrders:
         self._query = CustomerOrdersQuery()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
-        if not CUSTOMER_ID.match(customer_id):
+        if CUSTOMER_ID.regex.fullmatch(customer_id) is None:
             raise not_found(f"customer {customer_id!r}")
         params = inputs.query(req, self._query)
         query = {"customer_id": customer_id, "status": params.get("status")}
         after = page_after(self._cursors, params, query)
         page = self._views.for_customer(customer_id, params.get("status"), params["limit"], after)
         freshness.describe(req, resp, self._progress, page.items, collection=ORDERS)
-        resp.media = {
-            "items": page.items,
-            "next_cursor": self._cursors.encode(query, page.last) if page.last is not None else None,
-        }
+        resp.media = responses.page(page.items, self._cursors.following(query, page.last))

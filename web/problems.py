@@ -32,6 +32,11 @@ class Problem(falcon.HTTPError):
         self.members = members
 
 
+def not_found(what: str) -> Problem:
+    """404 for ``what`` (``product <id>``, ``command <id>``...)."""
+    return Problem(falcon.HTTP_404, title="Not Found", detail=f"no {what}")
+
+
 def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     title = exc.title or ""
     if title[:3].isdigit():  # Falcon's own errors carry "404 Not Found"

@@ -10,16 +10,19 @@ import falcon
 from domain.commands import AdjustStock, CreateProduct, UpdateProduct
 from infra.messages import CommandEnvelope
 from infra.mongo import PRODUCTS
-from web import freshness, inputs
+from web import freshness, inputs, responses
 from web.accepting import accept
 from web.cursors import Cursors, page_after
-from web.problems import Problem
+from web.problems import Problem, not_found
 from web.schemas import CreateProductSchema, ListProductsQuery, StockAdjustmentSchema, UpdateProductSchema
 from web.views import ProductFilter
 
 
-def not_found(product_id) -> Problem:
-    return Problem(falcon.HTTP_404, title="Not Found", detail=f"no product {product_id}")
+def accepted(command_id: str, product_id: str) -> dict[str, str]:
+    """The 202's body for a product's command."""
+    return responses.PRODUCT_ACCEPTED.dump(
+        {"command_id": command_id, "status": responses.ACCEPTED, "product_id": product_id}
+    )
 
 
 class Collection:
@@ -41,8 +44,7 @@ class Collection:
         fields, sent = inputs.body(req, self._schema)
         product_id, command_id = str(self._uuidgen()), str(self._uuidgen())
         envelope = CommandEnvelope.wrap(CreateProduct(product_id=product_id, **fields), command_id=command_id)
-        response = {"command_id": command_id, "status": "accepted", "product_id": product_id}
-        accept(req, resp, self._commands, envelope, response, sent)
+        accept(req, resp, self._commands, envelope, accepted(command_id, product_id), sent)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = inputs.query(req, self._query)
@@ -65,10 +67,7 @@ class Collection:
         after = page_after(self._cursors, params, query)
         page = self._views.list(where, params["sort"], params["limit"], after)
         freshness.describe(req, resp, self._progress, page.items, collection=PRODUCTS)
-        resp.media = {
-            "items": page.items,
-            "next_cursor": self._cursors.encode(query, page.last) if page.last is not None else None,
-        }
+        resp.media = responses.page(page.items, self._cursors.following(query, page.last))
 
 
 class Item:
@@ -87,12 +86,8 @@ class Item:
     def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
         product = self._views.get(str(product_id))
         if product is None:
-            raise not_found(product_id)
-        freshness.describe(req, resp, self._progress, [product], collection=PRODUCTS)
-        if freshness.describe_item(req, resp, product["version"], stuck=bool(product.get("stuck"))):
-            resp.status = falcon.HTTP_304
-            return
-        resp.media = product
+            raise not_found(f"product {product_id}")
+        freshness.answer_item(req, resp, self._progress, product, collection=PRODUCTS)
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
         changes, sent = inputs.body(req, self._schema, inputs.PATCH_MEDIA_TYPES)
@@ -100,8 +95,7 @@ class Item:
         envelope = CommandEnvelope.wrap(
             UpdateProduct(product_id=str(product_id), changes=changes), command_id=command_id
         )
-        response = {"command_id": command_id, "status": "accepted", "product_id": str(product_id)}
-        accept(req, resp, self._commands, envelope, response, sent)
+        accept(req, resp, self._commands, envelope, accepted(command_id, str(product_id)), sent)
 
 
 class StockAdjustments:
@@ -118,5 +112,4 @@ class StockAdjustments:
         envelope = CommandEnvelope.wrap(
             AdjustStock(product_id=str(product_id), **fields), command_id=command_id
         )
-        response = {"command_id": command_id, "status": "accepted", "product_id": str(product_id)}
-        accept(req, resp, self._commands, envelope, response, sent)
+        accept(req, resp, self._commands, envelope, accepted(command_id, str(product_id)), sent)

@@ -19,7 +19,10 @@ class FullMatch(validate.Regexp):
         return value
 
 
-SKU = FullMatch(r"^[A-Za-z0-9._-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -")
+#: A code a client chooses (a SKU, a customer id): short, and safe in a URL.
+CODE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+CODE = FullMatch(CODE_PATTERN, error="must be 1-64 of A-Z a-z 0-9 . _ -")
+SKU = CODE
 #: The codes of ISO 4217's current list, as the maintained ``pycountry`` has it.
 CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies)
 CURRENCY = validate.OneOf(CURRENCIES, error="must be an ISO 4217 currency code in capitals, such as EUR")
@@ -154,7 +157,7 @@ class ListProductsQuery(Schema):
     after = fields.UUID()  # the wait itself is ReadYourWrites' work
 
 
-CUSTOMER_ID = FullMatch(r"^[A-Za-z0-9._-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -")
+CUSTOMER_ID = CODE
 
 
 class OrderLineSchema(Schema):
@@ -188,3 +191,9 @@ class CustomerOrdersQuery(Schema):
     limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = Text(validate=CURSOR)
     after = fields.UUID()  # the wait itself is ReadYourWrites' work
+
+
+class AfterQuery(Schema):
+    """The query string of an item route: ``after=`` alone."""
+
+    after = fields.UUID(metadata={"description": "wait for this command's effect (see Prefer: wait)"})

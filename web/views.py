@@ -4,16 +4,17 @@ the domain; only history reads the event store."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from marshmallow import Schema
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from infra.eventstore import EventStore
 from infra.generations import BY_STREAM_TYPE, Generations
-from infra.messages import rfc3339
 from infra.mongo import ORDERS, PRODUCTS
+from web import responses
+from web.responses import from_read_model
 
 #: API sort name -> the read-model field it orders by (ties: ``id``, which
 #: repeats ``_id``).
@@ -49,70 +50,67 @@ class Page:
     last: list[Any] | None  # the sort key of the last item when more follow
 
 
-class ProductViews:
+class ReadModel:
+    """One read model's documents (its active generation), shaped by its
+    response schema."""
+
+    collection: str
+    schema: Schema
+
     def __init__(self, db: Database, generations: Generations | None = None):
         self._generations = generations or Generations(db)
 
     @property
-    def _products(self):
-        return self._generations.active(PRODUCTS)
+    def _documents(self):
+        return self._generations.active(self.collection)
 
-    def get(self, product_id: str) -> dict[str, Any] | None:
-        doc = self._products.find_one({"_id": product_id})
-        return product_json(doc) if doc else None
+    def get(self, stream_id: str) -> dict[str, Any] | None:
+        doc = self._documents.find_one({"_id": stream_id})
+        return self.schema.dump(from_read_model(doc)) if doc else None
 
-    def list(self, where: ProductFilter, sort: str, limit: int, after: list[Any] | None = None) -> Page:
-        """One page in ``sort`` order (``-`` for descending), ties broken by
-        id in the same direction, starting after the key ``after``."""
-        descending = sort.startswith("-")
-        field = SORT_FIELDS[sort.lstrip("-")]
+    def _page(
+        self, where: dict[str, Any], field: str, *, descending: bool, limit: int, after: list[Any] | None
+    ) -> Page:
+        """One page in ``field`` order, ties broken by id in the same
+        direction, starting after the key ``after``."""
         direction = DESCENDING if descending else ASCENDING
-        query = where.to_mongo()
+        query = where
         if after is not None:
             value, last_id = after
             beyond = "$lt" if descending else "$gt"
-            seek = {"$or": [{field: {beyond: value}}, {field: value, "id": {beyond: last_id}}]}
-            query = {"$and": [query, seek]} if query else seek
-        docs = list(self._products.find(query, sort=[(field, direction), ("id", direction)], limit=limit + 1))
+            query = {**where, "$or": [{field: {beyond: value}}, {field: value, "id": {beyond: last_id}}]}
+        docs = list(
+            self._documents.find(query, sort=[(field, direction), ("id", direction)], limit=limit + 1)
+        )
         more = len(docs) > limit
         docs = docs[:limit]
         last = [docs[-1][field], docs[-1]["id"]] if more else None
-        return Page([product_json(d) for d in docs], last)
+        return Page([self.schema.dump(from_read_model(d)) for d in docs], last)
 
 
-class OrderViews:
-    def __init__(self, db: Database, generations: Generations | None = None):
-        self._generations = generations or Generations(db)
+class ProductViews(ReadModel):
+    collection = PRODUCTS
+    schema = responses.PRODUCT
 
-    @property
-    def _orders(self):
-        return self._generations.active(ORDERS)
+    def list(self, where: ProductFilter, sort: str, limit: int, after: list[Any] | None = None) -> Page:
+        """One page in ``sort`` order (``-`` for descending)."""
+        field = SORT_FIELDS[sort.lstrip("-")]
+        return self._page(where.to_mongo(), field, descending=sort.startswith("-"), limit=limit, after=after)
 
-    def get(self, order_id: str) -> dict[str, Any] | None:
-        doc = self._orders.find_one({"_id": order_id})
-        return order_json(doc) if doc else None
+
+class OrderViews(ReadModel):
+    collection = ORDERS
+    schema = responses.ORDER
 
     def for_customer(
         self, customer_id: str, status: str | None, limit: int, after: list[Any] | None = None
     ) -> Page:
-        """A customer's orders, newest first (ties: id, descending), paged on
-        ``placed_ms``: an integer compares exactly on every server."""
-        query: dict[str, Any] = {"customer_id": customer_id}
+        """A customer's orders, newest first, paged on ``placed_ms``: an
+        integer compares exactly on every server."""
+        where: dict[str, Any] = {"customer_id": customer_id}
         if status is not None:
-            query["status"] = status
-        if after is not None:
-            placed_ms, last_id = after
-            query["$or"] = [
-                {"placed_ms": {"$lt": placed_ms}},
-                {"placed_ms": placed_ms, "id": {"$lt": last_id}},
-            ]
-        docs = list(
-            self._orders.find(query, sort=[("placed_ms", DESCENDING), ("id", DESCENDING)], limit=limit + 1)
-        )
-        more = len(docs) > limit
-        docs = docs[:limit]
-        last = [docs[-1]["placed_ms"], docs[-1]["id"]] if more else None
-        return Page([order_json(d) for d in docs], last)
+            where["status"] = status
+        return self._page(where, "placed_ms", descending=True, limit=limit, after=after)
 
 
 class ReadModelVersions:
@@ -140,69 +138,12 @@ class HistoryViews:
         if not commits or commits[0].stream_type != stream_type:
             return None
         return [
-            {
-                "type": event["type"],
-                "version": event["version"],
-                "data": event["data"],
-                "recorded_at": rfc3339(commit.recorded_at),
-                "command_id": commit.command_id,
-            }
+            responses.EVENT.dump(event | {"recorded_at": commit.recorded_at, "command_id": commit.command_id})
             for commit in commits
             for event in commit.events
         ]
 
 
 def product_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return stuck_flag(doc) | {
-        "id": doc["_id"],
-        "sku": doc["sku"],
-        "name": doc["name"],
-        "description": doc.get("description"),
-        "category": doc.get("category"),
-        "price_cents": doc["price_cents"],
-        "currency": doc["currency"],
-        "stock_available": doc["stock_available"],
-        "stock_reserved": doc["stock_reserved"],
-        "version": doc["version"],
-        "created_at": timestamp(doc["created_at"]),
-        "updated_at": timestamp(doc["updated_at"]),
-    }
-
-
-def timestamp(value: datetime | str) -> str:
-    return rfc3339(value) if isinstance(value, datetime) else value
-
-
-def order_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return stuck_flag(doc) | {
-        "id": doc["_id"],
-        "customer_id": doc["customer_id"],
-        "status": doc["status"],
-        "currency": doc["currency"],
-        "lines": [
-            {
-                k: line[k]
-                for k in (
-                    "product_id",
-                    "sku",
-                    "name",
-                    "quantity",
-                    "unit_price_cents",
-                    "line_total_cents",
-                    "status",
-                    "reason",
-                )
-            }
-            for line in doc["lines"]
-        ],
-        "total_cents": doc["total_cents"],
-        "version": doc["version"],
-        "placed_at": timestamp(doc["placed_at"]),
-        "updated_at": timestamp(doc["updated_at"]),
-    }
-
-
-def stuck_flag(doc: dict[str, Any]) -> dict[str, Any]:
-    """``{"stuck": true}`` for a document whose projection is held up by a
-    dead letter (it shows the last version that could be applied)."""
-    return {"stuck": True} if doc.get("stuck") else {}
+    """A product's read-model document as the API shows it."""
+    return responses.PRODUCT.dump(from_read_model(doc))

@@ -56,6 +56,7 @@ def application():
     # check the settings, and must not load the app (its metrics are set up
     # per worker, after forking).
     from web.app import create_app
+    from web.bootstrap import build_adapters
 
     settings = settings_or_exit()
     otel.configure("web", web=True)  # before create_app: Falcon's App is traced as it is built
@@ -63,4 +64,4 @@ def application():
         log.warning("ALLOW_ANONYMOUS=1: requests without a token get every scope")
     elif settings.allow_anonymous:
         log.warning("ALLOW_ANONYMOUS=1 is ignored: API_TOKENS are set, every request needs one")
-    return create_app(settings)
+    return create_app(settings, build_adapters(settings))

@@ -9,6 +9,7 @@ from falcon import testing
 from infra.embedded import free_port, start_mongo
 from infra.settings import Settings
 from web.app import create_app
+from web.bootstrap import build_adapters
 
 
 def test_ready_is_503_while_the_store_is_down_and_200_when_it_is_back(settings, tmp_path):
@@ -17,7 +18,7 @@ def test_ready_is_503_while_the_store_is_down_and_200_when_it_is_back(settings, 
     server = start_mongo(tmp_path / "store", port=port)
     try:
         own = replace(settings, mongodb_uri=server.url, allow_anonymous=True)
-        client = testing.TestClient(create_app(own))
+        client = testing.TestClient(create_app(own, build_adapters(own)))
         assert client.simulate_get("/ready").json == {"status": "ready", "redis": "ok", "mongodb": "ok"}
         assert client.simulate_get("/health").status_code == 200
         server.stop()
@@ -38,7 +39,7 @@ def test_a_deep_queue_refuses_commands_and_queues_nothing(settings, broker, redi
             dramatiq.Message(queue_name="commands", actor_name="x", args=(i,), kwargs={}, options={})
         )
     busy: Settings = replace(settings, max_queue_depth=3, allow_anonymous=True)
-    client = testing.TestClient(create_app(busy))
+    client = testing.TestClient(create_app(busy, build_adapters(busy)))
     before = redis_client.llen(f"{settings.redis_namespace}:commands")
     statuses = list(redis_client.scan_iter(match=f"{settings.redis_namespace}:command:*"))
     # When a command arrives

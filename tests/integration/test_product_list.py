@@ -14,6 +14,7 @@ from domain.events import ProductCreated
 from domain.projections import product_view
 from infra.mongo import PRODUCTS
 from web.app import create_app
+from web.bootstrap import build_adapters
 from web.cursors import Cursors
 from web.views import SORT_FIELDS, ProductFilter, ProductViews
 
@@ -111,7 +112,7 @@ def test_a_forged_cursor_past_64_bits_gets_400_not_a_500(settings, db, catalog):
     # Given a cursor signed with the service's secret but holding a price no
     # store holds (the secret leaked, or was the old built-in one)
     own = replace(settings, allow_anonymous=True, cursor_secret="integration-cursors")
-    client = testing.TestClient(create_app(own))
+    client = testing.TestClient(create_app(own, build_adapters(own)))
     forged = json.dumps({"q": {"sort": "price_cents"}, "p": [2**63, "id"]}).encode()
     cursor = Cursors(b"integration-cursors").seal(forged)
     # When it pages the real read model

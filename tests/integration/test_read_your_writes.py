@@ -10,6 +10,7 @@ from falcon import testing
 from domain.commands import CreateProduct
 from infra.messages import CommandEnvelope, notification
 from web.app import create_app
+from web.bootstrap import build_adapters
 from web.views import ReadModelVersions
 
 MUG = "88888888-8888-4888-8888-888888888888"
@@ -27,7 +28,8 @@ def test_after_waits_for_the_projection_and_wakes_on_its_signal(settings, servic
     command_id = "99999999-9999-4999-8999-999999999999"
     versions = CountingVersions(db)
     CountingVersions.reads = 0
-    client = testing.TestClient(create_app(replace(settings, allow_anonymous=True), versions=versions))
+    anonymous = replace(settings, allow_anonymous=True)
+    client = testing.TestClient(create_app(anonymous, replace(build_adapters(anonymous), versions=versions)))
     envelope = CommandEnvelope.wrap(
         CreateProduct(MUG, "MUG", "Mug", 5, "EUR", stock=1), command_id=command_id
     )

@@ -17,6 +17,7 @@ from infra.broker import build_broker
 from infra.redisclient import connect_redis
 from tests.conftest import cleanup
 from web.app import create_app
+from web.bootstrap import build_adapters
 from workers.actors import declare
 from workers.bootstrap import build_services
 
@@ -45,7 +46,7 @@ def test_verification_refuses_the_untrusted_certificate_and_says_what_to_set(on_
 
 
 def test_the_web_is_not_ready_while_it_refuses_the_certificate(on_tls):
-    client = testing.TestClient(create_app(on_tls))
+    client = testing.TestClient(create_app(on_tls, build_adapters(on_tls)))
     answer = client.simulate_get("/ready")
     assert answer.status_code == 503 and answer.json["down"] == ["redis"]
 
@@ -67,7 +68,7 @@ def test_an_accepted_command_is_applied_and_projected_over_tls(on_tls, tls_redis
     worker = Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     try:
-        client = testing.TestClient(create_app(settings))
+        client = testing.TestClient(create_app(settings, build_adapters(settings)))
         assert client.simulate_get("/ready").json == {"status": "ready", "redis": "ok", "mongodb": "ok"}
         # When a product is created
         accepted = client.simulate_post("/products", json=MUG)

@@ -8,6 +8,7 @@ from falcon import testing
 from infra.commandbus import Accepted
 from infra.settings import Settings
 from web.app import create_app
+from web.bootstrap import WebAdapters
 from web.views import Page
 
 
@@ -118,6 +119,13 @@ IDS = [uuid.UUID(int=i) for i in range(1, 100)]
 VALID = {"sku": "MUG-1", "name": "Mug", "price_cents": 1250, "currency": "EUR"}
 
 
+class FakeScrape:
+    """A scrape-time collector with nothing to add."""
+
+    def collect(self):
+        return iter(())
+
+
 def make_client(**fakes) -> testing.TestClient:
     ids = iter(IDS)
     collaborators = {
@@ -129,10 +137,11 @@ def make_client(**fakes) -> testing.TestClient:
         "hub": FakeHub(),
         "versions": FakeVersions(),
         "history": FakeHistory(),
-        "uuidgen": lambda: next(ids),
+        "ready_checks": {"redis": lambda: True, "mongodb": lambda: True},
+        "scrape": FakeScrape(),
         **fakes,
     }
     settings = collaborators.pop(
         "settings", Settings(mongodb_uri="", mongodb_database="", redis_url="", allow_anonymous=True)
     )
-    return testing.TestClient(create_app(settings, **collaborators))
+    return testing.TestClient(create_app(settings, WebAdapters(**collaborators), uuidgen=lambda: next(ids)))

@@ -18,7 +18,7 @@ from tests.unit.fakes import (
     FakeViews,
     make_client,
 )
-from web.freshness import prefer_wait
+from web.waiting import prefer_wait
 
 PRODUCT = str(IDS[70])
 UPDATED = "2026-11-26T06:00:00.000Z"

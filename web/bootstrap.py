@@ -1,0 +1,86 @@
+"""The web composition root: the adapters a web process uses, built from
+settings once per process (web.wsgi builds them after gunicorn forks:
+neither pymongo nor redis-py clients survive a fork)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pymongo
+from pymongo.database import Database
+
+from infra.broker import build_broker
+from infra.commandbus import CommandBus
+from infra.freshness import Progress
+from infra.generations import Generations
+from infra.idempotency import IdempotencyKeys
+from infra.mongo import DEAD_LETTERS, connect
+from infra.redisclient import connect_redis
+from infra.settings import Settings
+from infra.statuses import CommandStatuses
+from web.metrics import ScrapeTime
+from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
+from web.waiting import SignalHub
+
+#: Readiness pings and scrape-time reads give up after this long: a probe
+#: must answer within its second, whatever hangs.
+PROBE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class WebAdapters:
+    """Everything a web process reads and writes through.  Tests build one
+    of fakes that behave as these do."""
+
+    command_bus: CommandBus
+    statuses: CommandStatuses
+    product_views: ProductViews
+    order_views: OrderViews
+    history: HistoryViews
+    versions: Callable[[str, str], int | None]
+    progress: Progress
+    hub: SignalHub
+    #: name -> a ping that raises when its service does not answer
+    ready_checks: dict[str, Callable[[], object]]
+    #: the Prometheus collector read at scrape time
+    scrape: ScrapeTime
+
+
+def build_adapters(settings: Settings) -> WebAdapters:
+    """One Redis client and one MongoDB client, shared by every adapter
+    (readiness and metrics too).  Nothing connects until first used."""
+    # Bounded waits: a stalled Redis must not hold a request thread for long.
+    client = connect_redis(settings, socket_timeout=2, socket_connect_timeout=2)
+    db = connect(settings, appname="shop-web")
+    namespace = settings.redis_namespace
+    statuses = CommandStatuses(client, namespace=namespace, ttl_s=settings.command_status_ttl_s)
+    progress = Progress(client, namespace=namespace)
+    generations = Generations(db)
+    return WebAdapters(
+        command_bus=CommandBus(
+            build_broker(settings),
+            statuses,
+            IdempotencyKeys(client, namespace=namespace),
+            max_depth=settings.max_queue_depth,
+        ),
+        statuses=statuses,
+        product_views=ProductViews(db, generations),
+        order_views=OrderViews(db, generations),
+        history=HistoryViews(db),
+        versions=ReadModelVersions(db, generations),
+        progress=progress,
+        hub=SignalHub(client, progress.channel),
+        ready_checks={"redis": client.ping, "mongodb": lambda: ping(db)},
+        scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(db)),
+    )
+
+
+def ping(db: Database) -> object:
+    with pymongo.timeout(PROBE_TIMEOUT_S):
+        return db.client.admin.command("ping")
+
+
+def dead_letter_count(db: Database) -> int:
+    with pymongo.timeout(PROBE_TIMEOUT_S):
+        return db[DEAD_LETTERS].estimated_document_count()

@@ -26,9 +26,9 @@ from pymongo.errors import DuplicateKeyError
 
 from infra import boot
 from infra.eventstore import now
-from infra.generations import BY_STREAM_TYPE, Generations
+from infra.generations import Generations
 from infra.messages import HANDLE_COMMAND, PROJECT_STREAM, CommandEnvelope, rfc3339
-from infra.mongo import DEAD_LETTERS
+from infra.mongo import DEAD_LETTERS, READ_MODELS
 from infra.servers import environment_help, tool_settings
 from infra.settings import Settings
 
@@ -82,17 +82,17 @@ class DeadLetters:
         return letter_id
 
     def mark_stuck(self, stream_type: str, stream_id: str, letter_id: str) -> None:
-        name = BY_STREAM_TYPE.get(stream_type)
-        if name is None:
+        model = READ_MODELS.get(stream_type)
+        if model is None:
             return
-        for collection in self._generations.targets(name):
+        for collection in self._generations.targets(model.name):
             collection.update_one({"_id": stream_id}, {"$set": {"stuck": letter_id}})
 
     def unstick(self, stream_type: str, stream_id: str, letter_id: str) -> None:
-        name = BY_STREAM_TYPE.get(stream_type)
-        if name is None:
+        model = READ_MODELS.get(stream_type)
+        if model is None:
             return
-        for collection in self._generations.targets(name):
+        for collection in self._generations.targets(model.name):
             collection.update_one({"_id": stream_id, "stuck": letter_id}, {"$unset": {"stuck": ""}})
 
     def all(self) -> list[dict[str, Any]]:
@@ -126,12 +126,9 @@ def retry(letters: DeadLetters, services, letter: dict[str, Any]) -> Retried:
             services.commands.handle(CommandEnvelope.from_dict(letter["message"]))
         else:
             # A rebuild's dead letter: project the stream from the store.
-            note = {
-                "stream_id": letter["stream_id"],
-                "stream_type": letter["stream_type"],
-                "version_from": -1,
-            }
-            services.projector.project({**note, "version_to": letter["version"] or 0})
+            services.projector.bring_up_to_date(
+                letter["stream_type"], letter["stream_id"], letter["version"] or 0
+            )
     except Exception as exc:  # the fault is still there
         letters.record(
             handler=letter["handler"],

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from bench.rebuild import seed
 from domain.commands import AdjustStock, CreateProduct, PlaceOrder, UpdateProduct
 from domain.projections import product_view
+from infra.deadletters import DeadLetters
 from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
 from infra.generations import Generations, LeaseLost
 from infra.messages import CommandEnvelope, Publisher, notification
 from infra.mongo import ORDERS, PRODUCTS, READ_MODEL_INDEXES, READ_MODEL_POINTERS
 from workers.actors import declare
-from workers.deadletters import DeadLetters
 from workers.drift import check
 from workers.handler import CommandHandler
 from workers.lease import clean_up_lapsed

@@ -22,15 +22,18 @@ from datetime import datetime
 from pathlib import Path
 
 from domain.events import ProductCreated, StockAdjusted
+from domain.streams import PRODUCT
 from infra.embedded import env_with_servers
-from infra.eventstore import Commit
-from infra.mongo import COMMITS, connect, ensure_indexes
+from infra.eventstore import COMMITS, Commit
+from infra.indexes import ensure_indexes
+from infra.mongo import connect
 from infra.settings import Settings
 
 
 def seed(db, products: int, events: int, *, recorded_at: datetime | None = None) -> int:
     """``products`` products of ``events`` events each, one commit per event
-    (recorded now, or at ``recorded_at``)."""
+    (recorded now, or at ``recorded_at``), written straight into the event
+    store's collection: far faster than one append at a time."""
     commits = []
     for i in range(products):
         product_id = str(uuid.uuid4())
@@ -38,7 +41,7 @@ def seed(db, products: int, events: int, *, recorded_at: datetime | None = None)
         adjustments = [StockAdjusted(1, None) for _ in range(events - 1)]
         for n, batch in enumerate([[created], *([a] for a in adjustments)]):
             commit = Commit.new(
-                stream_id=product_id, stream_type="product", after_version=n, events=batch,
+                stream_id=product_id, stream_type=PRODUCT, after_version=n, events=batch,
                 command_id=str(uuid.uuid4()), correlation_id="bench",
             )  # fmt: skip
             if recorded_at is not None:

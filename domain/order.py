@@ -11,8 +11,12 @@ from domain.aggregate import Aggregate
 from domain.errors import InvalidOrderStatus, OrderAlreadyExists, OrderNotFound
 from domain.limits import MAX_INT
 
+#: An order's statuses.
 PENDING, CONFIRMED, REJECTED, CANCELLED, SHIPPED = "pending", "confirmed", "rejected", "cancelled", "shipped"
+ORDER_STATUSES = (PENDING, CONFIRMED, REJECTED, CANCELLED, SHIPPED)
+#: An order line's statuses (a line starts ``PENDING`` too).
 RESERVED, REFUSED, RELEASED = "reserved", "refused", "released"
+LINE_STATUSES = (PENDING, RESERVED, REFUSED, RELEASED, SHIPPED)
 
 #: The reason on a line whose reservation would take the order's total past
 #: ``MAX_INT``.

@@ -3,10 +3,15 @@ the next document.  The workers store the result; nothing here does I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from domain import events
+from domain.order import CANCELLED, CONFIRMED, PENDING, REFUSED, REJECTED, RELEASED, RESERVED, SHIPPED
+
+#: ``(document or None, event, its version, when it was recorded) -> document``
+View = Callable[[dict[str, Any] | None, events.Event, int, datetime], dict[str, Any]]
 
 
 def product_view(
@@ -72,7 +77,7 @@ def order_view(
     if isinstance(event, events.OrderPlaced):
         return {
             "customer_id": event.customer_id,
-            "status": "pending",
+            "status": PENDING,
             "currency": event.currency,
             "lines": [
                 {
@@ -82,7 +87,7 @@ def order_view(
                     "quantity": line["quantity"],
                     "unit_price_cents": None,
                     "line_total_cents": None,
-                    "status": "pending",
+                    "status": PENDING,
                     "reason": None,
                 }
                 for line in event.lines
@@ -108,27 +113,27 @@ def order_view(
                         "name": event.name,
                         "unit_price_cents": event.unit_price_cents,
                         "line_total_cents": event.unit_price_cents * line["quantity"],
-                        "status": "reserved",
+                        "status": RESERVED,
                         "reason": None,
                     },
                 )
             }
         case events.OrderLineRefused():
             changed = {
-                "lines": _line(doc, event.product_id, lambda _: {"status": "refused", "reason": event.reason})
+                "lines": _line(doc, event.product_id, lambda _: {"status": REFUSED, "reason": event.reason})
             }
         case events.OrderLineReleased():
-            changed = {"lines": _line(doc, event.product_id, lambda _: {"status": "released"})}
+            changed = {"lines": _line(doc, event.product_id, lambda _: {"status": RELEASED})}
         case events.OrderLineShipped():
-            changed = {"lines": _line(doc, event.product_id, lambda _: {"status": "shipped"})}
+            changed = {"lines": _line(doc, event.product_id, lambda _: {"status": SHIPPED})}
         case events.OrderConfirmed():
-            changed = {"status": "confirmed", "total_cents": event.total_cents}
+            changed = {"status": CONFIRMED, "total_cents": event.total_cents}
         case events.OrderRejected():
-            changed = {"status": "rejected"}
+            changed = {"status": REJECTED}
         case events.OrderCancelled():
-            changed = {"status": "cancelled"}
+            changed = {"status": CANCELLED}
         case events.OrderShipped():
-            changed = {"status": "shipped"}
+            changed = {"status": SHIPPED}
         case _:
             raise TypeError(f"no order projection for {event.type}")
     return {**doc, **changed, "version": version, "updated_at": recorded_at}

@@ -10,11 +10,16 @@ A commit is also its own outbox: it is written ``dispatched: false``, and
 marked ``dispatched`` by the outbox sweep once everything it calls for is
 known to have been handed to Redis (follow-up commands, the announcement
 to the read side, the command's status).  Whatever fails in between, the
-commit itself says what is left to do (see ``workers/outbox.py``)."""
+commit itself says what is left to do (see ``workers/outbox.py``).
+
+This module is the only one that names or queries the ``commits``
+collection: whoever needs commits or stream heads asks an ``EventStore``.
+Events inside a commit are kept as documents and converted to and from
+domain events by ``infra/mapper.py`` alone."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +28,14 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from domain.events import Event, event_from_dict
-from infra.mongo import COMMITS, durable
+from domain.events import Event
+from infra import mapper
+from infra.mapper import Recorded
+from infra.mongo import durable
 from infra.tracing import tracer
+
+#: The event store's collection.
+COMMITS = "commits"
 
 
 class ConcurrencyConflict(Exception):
@@ -142,7 +152,8 @@ class Commit:
     stream_type: str
     version_from: int
     version_to: int
-    events: list[dict[str, Any]]  # [{type, version, data}]
+    #: As stored (infra/mapper.py): ``recorded()`` gives the events.
+    events: list[mapper.Stored]
     command_id: str
     correlation_id: str
     causation_id: str | None
@@ -161,8 +172,12 @@ class Commit:
         which every server gets right."""
         return to_ms(self.recorded_at)
 
+    def recorded(self) -> list[Recorded]:
+        """The commit's events, each with its version and this commit's time."""
+        return mapper.decode(self.events, self.recorded_at)
+
     def domain_events(self) -> list[Event]:
-        return [event_from_dict(e["type"], e["data"]) for e in self.events]
+        return [r.event for r in self.recorded()]
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -222,10 +237,7 @@ class Commit:
             stream_type=stream_type,
             version_from=after_version + 1,
             version_to=after_version + len(events),
-            events=[
-                {"type": e.type, "version": after_version + i, "data": e.to_dict()}
-                for i, e in enumerate(events, start=1)
-            ],
+            events=mapper.encode(events, after_version=after_version),
             command_id=command_id,
             correlation_id=correlation_id,
             causation_id=causation_id,
@@ -256,6 +268,18 @@ def now() -> datetime:
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
+#: Groups commits into each stream's head: its last version, its type and
+#: when it last moved.
+LAST_VERSIONS: dict[str, Any] = {
+    "$group": {
+        "_id": "$stream_id",
+        "version": {"$max": "$version_to"},
+        "type": {"$first": "$stream_type"},
+        "recorded_ms": {"$max": "$recorded_ms"},
+    }
+}
+
+
 @dataclass(frozen=True)
 class Head:
     """A stream's last committed version."""
@@ -267,8 +291,27 @@ class Head:
     recorded_ms: int | None = field(default=None, compare=False)
 
 
+def create_indexes(db: Database) -> list[str]:
+    """The indexes the event store relies on (safe to run again)."""
+    commits = db[COMMITS]
+    return [
+        # Optimistic concurrency: two writers that loaded the same version
+        # cannot both append.
+        commits.create_index([("stream_id", ASCENDING), ("version_from", ASCENDING)], unique=True),
+        # A redelivered command finds its commit instead of deciding twice.
+        commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
+        # The catch-up reads the commits of the last interval (integer
+        # milliseconds: date ranges are not exact on every server we run on).
+        commits.create_index([("recorded_ms", ASCENDING)]),
+        # A rebuild reads every commit in this order.
+        commits.create_index([("recorded_at", ASCENDING)]),
+        # The outbox sweep: commits not yet marked dispatched, oldest first.
+        commits.create_index([("dispatched", ASCENDING), ("recorded_ms", ASCENDING)]),
+    ]
+
+
 class EventStore:
-    """Commits in the ``commits`` collection."""
+    """Commits in the ``commits`` collection: the only way to them."""
 
     def __init__(self, db: Database):
         self._commits = durable(db, COMMITS)
@@ -351,27 +394,54 @@ class EventStore:
         )
         return [decoded(doc) for doc in cursor]
 
-    def heads_recorded_since(self, since_ms: int, *, stream_type: str | None = None) -> list[Head]:
-        """The last version of every stream (of ``stream_type``, if given)
-        with a commit recorded at or after ``since_ms`` (integers: exact on
-        every server)."""
-        match: dict = {"recorded_ms": {"$gte": since_ms}, **COMMITS_ONLY}
+    def heads(
+        self,
+        *,
+        stream_type: str | None = None,
+        stream_ids: Sequence[str] | None = None,
+        recorded_since_ms: int | None = None,
+    ) -> list[Head]:
+        """The last version of every stream (of ``stream_type``, among
+        ``stream_ids``, with a commit recorded at or after
+        ``recorded_since_ms``: each only if given; integer milliseconds are
+        exact on every server)."""
+        match: dict[str, Any] = {}
         if stream_type is not None:
             match["stream_type"] = stream_type
-        found = self._commits.aggregate(
-            [
-                {"$match": match},
-                {
-                    "$group": {
-                        "_id": "$stream_id",
-                        "version": {"$max": "$version_to"},
-                        "type": {"$first": "$stream_type"},
-                        "recorded_ms": {"$max": "$recorded_ms"},
-                    }
-                },
-            ]
-        )
+        if stream_ids is not None:
+            match["stream_id"] = {"$in": list(stream_ids)}
+        if recorded_since_ms is not None:
+            match["recorded_ms"] = {"$gte": recorded_since_ms}
+        found = self._commits.aggregate([{"$match": {**match, **COMMITS_ONLY}}, LAST_VERSIONS])
         return [Head(doc["type"], doc["_id"], doc["version"], doc["recorded_ms"]) for doc in found]
+
+    def count(self, stream_type: str) -> tuple[int, int]:
+        """``(streams, events)`` of ``stream_type`` (versions run gapless from 1)."""
+        totals = {"$group": {"_id": None, "streams": {"$sum": 1}, "events": {"$sum": "$version"}}}
+        found = list(
+            self._commits.aggregate(
+                [{"$match": {"stream_type": stream_type, **COMMITS_ONLY}}, LAST_VERSIONS, totals]
+            )
+        )
+        return (found[0]["streams"], found[0]["events"]) if found else (0, 0)
+
+    def scan(self, stream_type: str, *, batch_size: int = 500) -> Iterator[tuple[str, list[Commit]]]:
+        """Every stream of ``stream_type`` with its commits, in stream and
+        version order, read ``batch_size`` commits a round trip (a replay)."""
+        cursor = self._commits.find(
+            {"stream_type": stream_type, **COMMITS_ONLY},
+            sort=[("stream_id", ASCENDING), ("version_from", ASCENDING)],
+            batch_size=batch_size,
+        )
+        stream_id, commits = None, []
+        for doc in cursor:
+            if doc["stream_id"] != stream_id and commits:
+                yield stream_id, commits
+                commits = []
+            stream_id = doc["stream_id"]
+            commits.append(Commit.from_document(doc))
+        if commits:
+            yield stream_id, commits
 
     def heads_after(self, stream_id: str, *, limit: int = 5000) -> tuple[list[Head], str | None]:
         """A page of stream heads in ``stream_id`` order, starting after

@@ -27,11 +27,11 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from infra.mongo import ORDERS, PRODUCTS, READ_MODEL_POINTERS
+from infra.mongo import READ_MODEL_POINTERS, READ_MODELS
 
-#: Read model name -> the stream type it is projected from.
-READ_MODELS = {PRODUCTS: "product", ORDERS: "order"}
-BY_STREAM_TYPE = {stream_type: name for name, stream_type in READ_MODELS.items()}
+#: Stream kind -> read-model name, derived from ``infra.mongo.READ_MODELS``
+#: (web/views.py reads it under this name).
+BY_STREAM_TYPE = {stream_type: model.name for stream_type, model in READ_MODELS.items()}
 
 POINTER_TTL_S = 1.0
 

@@ -14,7 +14,9 @@ import dramatiq
 from dramatiq import Broker
 
 from domain.commands import Command
+from infra import mapper
 from infra.eventstore import Commit
+from infra.mapper import Recorded
 
 COMMANDS_QUEUE = "commands"
 PROJECTIONS_QUEUE = "projections"
@@ -102,6 +104,11 @@ def notification(commit: Commit) -> dict[str, Any]:
         "command_id": commit.command_id,
         "correlation_id": commit.correlation_id,
     }
+
+
+def carried(note: dict[str, Any]) -> list[Recorded]:
+    """The events a notification carries (decoded as a commit's are)."""
+    return mapper.decode(note["events"], parse_rfc3339(note["recorded_at"]))
 
 
 def notification_message(commit: Commit) -> dramatiq.Message:

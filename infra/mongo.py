@@ -1,7 +1,9 @@
-"""MongoDB connections and the indexes every collection needs."""
+"""MongoDB connections, the collections' names, and where each stream
+kind's read model lives (with the indexes its queries need)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pymongo.errors
@@ -11,9 +13,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
+from domain.streams import ORDER, PRODUCT
 from infra.settings import ConfigurationError, Settings
 
-COMMITS = "commits"
+# (The event store's collection is named in infra/eventstore.py alone.)
 SKU_CLAIMS = "sku_claims"
 PRODUCTS = "products"
 ORDERS = "orders"
@@ -48,40 +51,10 @@ def durable(db: Database, name: str) -> Collection:
     return db.get_collection(name, write_concern=WriteConcern(w=w, j=True))
 
 
-def ensure_indexes(db: Database) -> list[str]:
-    """Create every index the service relies on, on the event store and on
-    the active (and any building) generation of each read model.  Safe to
-    run again."""
-    from infra.generations import Generations
-
-    commits = db[COMMITS]
-    names = [
-        # Optimistic concurrency: two writers that loaded the same version
-        # cannot both append.
-        commits.create_index([("stream_id", ASCENDING), ("version_from", ASCENDING)], unique=True),
-        # A redelivered command finds its commit instead of deciding twice.
-        commits.create_index([("stream_id", ASCENDING), ("command_id", ASCENDING)], unique=True),
-        # The catch-up reads the commits of the last interval (integer
-        # milliseconds: date ranges are not exact on every server we run on).
-        commits.create_index([("recorded_ms", ASCENDING)]),
-        # A rebuild reads every commit in this order.
-        commits.create_index([("recorded_at", ASCENDING)]),
-        # The outbox sweep: commits not yet marked dispatched, oldest first.
-        commits.create_index([("dispatched", ASCENDING), ("recorded_ms", ASCENDING)]),
-        db[DEAD_LETTERS].create_index([("stream_id", ASCENDING)]),
-    ]
-    generations = Generations(db)
-    for name in READ_MODEL_INDEXES:
-        for collection in generations.targets(name, fresh=True):
-            names += read_model_indexes(collection, name)
-    return names
+Index = list[tuple[str, int]]
 
 
-def read_model_indexes(collection: Collection, name: str) -> list[str]:
-    return [collection.create_index(keys) for keys in READ_MODEL_INDEXES[name]]
-
-
-def _product_list_indexes() -> list[list[tuple[str, int]]]:
+def _product_list_indexes() -> list[Index]:
     """``GET /products``: equality filters first, then the sort key and the
     id that breaks ties (a price range rides on the price sort's index)."""
     return [
@@ -91,12 +64,34 @@ def _product_list_indexes() -> list[list[tuple[str, int]]]:
     ]
 
 
-#: Every read model's indexes, created on each new generation too.
-READ_MODEL_INDEXES: dict[str, list[list[tuple[str, int]]]] = {
-    PRODUCTS: [[("sku", ASCENDING)], *_product_list_indexes()],
-    ORDERS: [
-        # GET /customers/{id}/orders, newest first, with or without a status.
-        [("customer_id", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)],
-        [("customer_id", ASCENDING), ("status", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)],
-    ],
+@dataclass(frozen=True)
+class ReadModel:
+    """Where a stream kind's read-model documents live."""
+
+    #: The read model's name: the collection of its first generation, and
+    #: the ``_id`` of its pointer (infra/generations.py).
+    name: str
+    stream_type: str
+    #: Created on every generation.
+    indexes: list[Index]
+
+
+#: Stream kind -> its read model: the adapters' one table of them.
+READ_MODELS: dict[str, ReadModel] = {
+    PRODUCT: ReadModel(PRODUCTS, PRODUCT, [[("sku", ASCENDING)], *_product_list_indexes()]),
+    ORDER: ReadModel(
+        ORDERS,
+        ORDER,
+        [
+            # GET /customers/{id}/orders, newest first, with or without a status.
+            [("customer_id", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)],
+            [("customer_id", ASCENDING), ("status", ASCENDING), ("placed_ms", ASCENDING), ("id", ASCENDING)],
+        ],
+    ),
 }
+
+#: The same, by read-model name.
+BY_NAME: dict[str, ReadModel] = {model.name: model for model in READ_MODELS.values()}
+
+#: Every read model's indexes, by its name.
+READ_MODEL_INDEXES: dict[str, list[Index]] = {model.name: model.indexes for model in READ_MODELS.values()}

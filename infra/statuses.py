@@ -34,12 +34,12 @@ FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
 #: In the same call: a commit moves its stream's head (never backwards),
 #: a signal wakes the queries waiting for this command, and a written
 #: outcome is counted and its latency observed (infra/measures.py).
-_FINISH = """
+_FINISH = f"""
 local written = 1
 local current = redis.call('GET', KEYS[1])
 if current then
   local status = cjson.decode(current)['status']
-  if status == 'succeeded' or status == 'rejected' then written = 0 end
+  if status == '{SUCCEEDED}' or status == '{REJECTED}' then written = 0 end
 end
 if written == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])

@@ -113,7 +113,8 @@ def cleanup(settings: Settings) -> None:
 
 @pytest.fixture
 def db(settings: Settings):
-    from infra.mongo import connect, ensure_indexes
+    from infra.indexes import ensure_indexes
+    from infra.mongo import connect
 
     database = connect(settings, appname="tests")
     ensure_indexes(database)

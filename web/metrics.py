@@ -32,9 +32,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from infra import measures
-from infra.generations import READ_MODELS
 from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
+from infra.mongo import READ_MODELS
 
 HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("shop_http_request_duration_seconds", "HTTP request latency", ["route", "method"])
@@ -147,7 +147,7 @@ class ScrapeTime:
             "Age of the oldest commit not yet applied (as of the last catch-up pass)",
             labels=["read_model"],
         )
-        for name in READ_MODELS:
+        for name in (model.name for model in READ_MODELS.values()):
             measure = lag["read_models"].get(name, {})
             lag_versions.add_metric([name], measure.get("versions", 0))
             lag_seconds.add_metric([name], measure.get("seconds", 0.0))

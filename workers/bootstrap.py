@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from dramatiq import Broker
 from pymongo.database import Database
 
+from infra.deadletters import DeadLetters
 from infra.eventstore import EventStore
 from infra.freshness import Progress
 from infra.generations import Generations
@@ -20,7 +21,6 @@ from infra.settings import Settings
 from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
 from workers.catchup import CatchUp
-from workers.deadletters import DeadLetters
 from workers.handler import CommandHandler
 from workers.outbox import Outbox
 from workers.projector import Projector

@@ -34,11 +34,12 @@ import redis
 from pymongo.database import Database
 
 from infra.eventstore import EventStore, Head
-from infra.generations import BY_STREAM_TYPE, Generations
+from infra.generations import Generations
 from infra.keys import Keys
+from infra.mongo import READ_MODELS
+from workers.lease import clean_up_lapsed
 from workers.periodic import run_alone
 from workers.projector import Projector
-from workers.rebuild import clean_up_lapsed
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class CatchUp:
         for stream_type, streams in by_type.items():
             ids = list(streams)
             lowest = {stream_id: streams[stream_id].version for stream_id in ids}
-            for collection in self._generations.targets(BY_STREAM_TYPE[stream_type]):
+            for collection in self._generations.targets(READ_MODELS[stream_type].name):
                 projected = {}
                 for start in range(0, len(ids), 1000):  # keep each query far below 16 MB
                     batch = {"_id": {"$in": ids[start : start + 1000]}}
@@ -119,7 +120,7 @@ class CatchUp:
         since_ms = max(int(raw), oldest_ms) if raw and raw.isdigit() else oldest_ms
         cursor = (self._redis.get(self._sweep_key) or b"").decode()
 
-        window = self._store.heads_recorded_since(since_ms - int(self._overlap_s * 1000))
+        window = self._store.heads(recorded_since_ms=since_ms - int(self._overlap_s * 1000))
         page, next_cursor = self._store.heads_after(cursor, limit=self._sweep_page)
         retry = [self._decode_failed(raw) for raw in self._redis.smembers(self._failed_key)]
         # The window's heads last: they know when each stream last moved.
@@ -159,23 +160,16 @@ class CatchUp:
         return run_alone(self._redis, self._lock_key, self.interval_s, self.run_once)
 
     def _heal(self, head: Head) -> bool:
-        # version_from -1: no events carried, so the projector reads the store.
-        note = {
-            "stream_id": head.stream_id,
-            "stream_type": head.stream_type,
-            "version_from": -1,
-            "version_to": head.version,
-        }
-        return self._projector.project(note).changed
+        return self._projector.bring_up_to_date(head.stream_type, head.stream_id, head.version).changed
 
     def _record_lag(self, lagging: list[tuple[Head, int]], now_ms: int) -> None:
         """Versions committed but not applied, and the age of the oldest
         such commit, per read model, as measured by this pass."""
         lag: dict[str, dict[str, float]] = {
-            name: {"versions": 0, "seconds": 0.0} for name in BY_STREAM_TYPE.values()
+            model.name: {"versions": 0, "seconds": 0.0} for model in READ_MODELS.values()
         }
         for head, projected in lagging[:200]:
-            entry = lag[BY_STREAM_TYPE[head.stream_type]]
+            entry = lag[READ_MODELS[head.stream_type].name]
             entry["versions"] += head.version - projected
             first_ms = self._store.first_recorded_ms_after(head.stream_id, projected)
             if first_ms is not None:

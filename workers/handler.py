@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from domain import order, process, product
+from domain import process
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
-from domain.errors import DomainError, DuplicateSku, OrderNotFound, ProductNotFound
+from domain.errors import DomainError, DuplicateSku
+from domain.streams import STREAM_KINDS
 from infra.eventstore import (
     REFUSED,
     UNCHANGED,
@@ -30,13 +31,6 @@ from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
 from infra.tracing import carrier, tracer
 
 log = logging.getLogger(__name__)
-
-AGGREGATES = {
-    "product": (product.Product, product.decide),
-    "order": (order.Order, order.decide),
-}
-
-NOT_FOUND = {"product": ProductNotFound, "order": OrderNotFound}
 
 #: Follow-up command ids are name-based UUIDs of their cause, so that a
 #: cause handled twice sends the same commands, which take effect once.
@@ -288,7 +282,7 @@ class CommandHandler:
                 log.warning("could not dispatch the decision of %s; the outbox will", envelope.command_id)
             return
         self._statuses.finish(
-            envelope, FAILED, error={"code": "failed", "detail": f"{type(exc).__name__}: {exc}"}
+            envelope, FAILED, error={"code": FAILED, "detail": f"{type(exc).__name__}: {exc}"}
         )
 
     def _commit(self, command: Command, envelope: CommandEnvelope) -> Commit | Decision:
@@ -298,7 +292,7 @@ class CommandHandler:
         Raises:
           DomainError: the domain refuses the command (nothing is recorded).
         """
-        aggregate, decide = AGGREGATES[command.stream_type]
+        kind = STREAM_KINDS[command.stream_type]
         # A create targets a new stream: skip the load and let the unique
         # index tell us otherwise.
         history: list[Commit] | None = [] if isinstance(command, CREATES_STREAM) else None
@@ -307,12 +301,14 @@ class CommandHandler:
                 history = self._store.load(envelope.stream_id)
             if history and history[0].stream_type != envelope.stream_type:
                 # An id of another kind of stream (ids are shared): not ours.
-                raise NOT_FOUND[envelope.stream_type](f"no {envelope.stream_type} {envelope.stream_id}")
+                raise STREAM_KINDS[envelope.stream_type].not_found(
+                    f"no {envelope.stream_type} {envelope.stream_id}"
+                )
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
                 return done
-            state = aggregate.replay(e for c in history for e in c.domain_events())
-            events = decide(state, command)
+            state = kind.aggregate.replay(e for c in history for e in c.domain_events())
+            events = kind.decide(state, command)
             if not events:
                 return self._record(self._decision(envelope, UNCHANGED, state.version))
             commit = Commit.new(

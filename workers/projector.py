@@ -4,11 +4,16 @@ A notification says "stream X reached version N" and carries the events of
 that commit.  The projector applies whatever the document lacks, in order,
 and writes it only if nobody moved it meanwhile (a conditional replace on
 ``version``), so duplicated, lost-then-redelivered and reordered
-notifications all converge on the same document."""
+notifications all converge on the same document.
+
+This is the only place that folds events into a document: the catch-up,
+a dead letter's retry and a rebuild's last pass call
+:meth:`Projector.bring_up_to_date`, and a rebuild's replay folds each
+stream with :meth:`Projector.replayed`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -17,15 +22,14 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from domain.events import Event, event_from_dict
-from domain.projections import order_view, product_view
-from infra.eventstore import EventStore
+from domain.projections import View
+from domain.streams import STREAM_KINDS
+from infra.eventstore import Commit, EventStore
 from infra.freshness import Progress
 from infra.generations import Generations
-from infra.messages import parse_rfc3339
-from infra.mongo import ORDERS, PRODUCTS
-
-View = Callable[[dict[str, Any] | None, Event, int, datetime], dict[str, Any]]
+from infra.mapper import Recorded
+from infra.messages import carried
+from infra.mongo import READ_MODELS
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,30 @@ class Applied:
     updated_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Folded:
+    """A document after every event it could apply, and the first that
+    failed, if any: ``(its version, the error)``."""
+
+    doc: dict[str, Any]
+    failure: tuple[int, Exception] | None = None
+
+
 class ProjectionRace(Exception):
     """The document kept moving under us; let the broker retry later."""
 
 
-#: stream type -> (read model name, projection)
-VIEWS: dict[str, tuple[str, View]] = {"product": (PRODUCTS, product_view), "order": (ORDERS, order_view)}
+#: stream type -> (read model name, projection), from the two tables of
+#: stream kinds (domain/streams.py, infra/mongo.py).
+VIEWS: dict[str, tuple[str, View]] = {
+    kind: (READ_MODELS[kind].name, STREAM_KINDS[kind].view) for kind in STREAM_KINDS
+}
+
+
+def behind(stream_type: str, stream_id: str, version: int) -> dict[str, Any]:
+    """A note for a stream at ``version`` that carries no events
+    (``version_from`` -1): the projector reads what it lacks from the store."""
+    return {"stream_id": stream_id, "stream_type": stream_type, "version_from": -1, "version_to": version}
 
 
 class Projector:
@@ -77,6 +99,23 @@ class Projector:
             return replace(applied, changed=True)
         return applied
 
+    def bring_up_to_date(
+        self, stream_type: str, stream_id: str, version: int, *, into: Collection | None = None
+    ) -> Applied:
+        """Bring the stream's document from whatever version it holds up to
+        at least ``version``, reading what it lacks from the event store:
+        in every generation being written, or in ``into`` alone."""
+        note = behind(stream_type, stream_id, version)
+        if into is None:
+            return self.project(note)
+        return self.project_into(into, self._views[stream_type][1], note)
+
+    def replayed(self, stream_type: str, commits: Sequence[Commit]) -> Folded:
+        """A stream's document folded from nothing over ``commits`` (a
+        rebuild's replay, which writes many such documents at once)."""
+        _, view = self._views[stream_type]
+        return fold(view, None, (r for commit in commits for r in commit.recorded()))
+
     def project_into(self, collection: Collection, view: View, note: dict[str, Any]) -> Applied:
         stream_id = note["stream_id"]
         # Nothing precedes a stream's first commit: skip the read and let
@@ -91,14 +130,17 @@ class Projector:
             if current >= note["version_to"]:
                 return Applied(current, changed=False)
             if current == note["version_from"] - 1:
-                events = carried(note)
+                events: Iterable[Recorded] = carried(note)
             else:
                 events = (
-                    (event_from_dict(e["type"], e["data"]), e["version"], commit.recorded_at)
+                    r
                     for commit in self._store.load(stream_id, after_version=current)
-                    for e in commit.events
+                    for r in commit.recorded()
                 )
-            new = fold(view, doc, events, after=current)
+            folded = fold(view, doc, events, after=current)
+            if folded.failure is not None:
+                raise folded.failure[1]
+            new = folded.doc
             if new["version"] == current:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
@@ -106,25 +148,23 @@ class Projector:
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 
 
-def carried(note: dict[str, Any]) -> Iterable[tuple[Event, int, datetime]]:
-    recorded_at = parse_rfc3339(note["recorded_at"])
-    for e in note["events"]:
-        yield event_from_dict(e["type"], e["data"]), e["version"], recorded_at
-
-
-def fold(
-    view: View, doc: dict[str, Any] | None, events: Iterable[tuple[Event, int, datetime]], *, after: int
-) -> dict[str, Any]:
+def fold(view: View, doc: dict[str, Any] | None, events: Iterable[Recorded], *, after: int = 0) -> Folded:
+    """``doc`` (None: no document yet) after the ``events`` that follow
+    version ``after``, stopping at the first that fails."""
     state = dict(doc) if doc else {"version": 0}
     state.pop("_id", None)
     state.pop("stuck", None)  # a document that moves on is no longer stuck
-    for event, version, recorded_at in events:
-        if version <= after:
+    for recorded in events:
+        if recorded.version <= after:
             continue
-        if version != state["version"] + 1:
-            raise ValueError(f"gap in stream: version {version} after {state['version']}")
-        state = view(state if state["version"] else None, event, version, recorded_at)
-    return state
+        try:
+            if recorded.version != state["version"] + 1:
+                raise ValueError(f"gap in stream: version {recorded.version} after {state['version']}")
+            previous = state if state["version"] else None
+            state = view(previous, recorded.event, recorded.version, recorded.recorded_at)
+        except Exception as exc:
+            return Folded(state, (recorded.version, exc))
+    return Folded(state)
 
 
 def write(collection: Collection, stream_id: str, current: int, new: dict[str, Any]) -> bool:

@@ -5,7 +5,8 @@ import logging
 import sys
 
 from infra import boot, logs, otel
-from infra.mongo import connect, ensure_indexes
+from infra.indexes import ensure_indexes
+from infra.mongo import connect
 from infra.servers import environment_help, tool_settings
 from infra.tracing import tracer
 

@@ -17,9 +17,9 @@ import redis
 from domain import order as orders_domain
 from domain.order import Order
 from domain.product import Product
-from infra.eventstore import Commit, Decision, EventStore, decoded
+from infra.eventstore import COMMITS, Commit, Decision, EventStore, decoded
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
-from infra.mongo import COMMITS, DEAD_LETTERS, ORDERS, connect
+from infra.mongo import DEAD_LETTERS, ORDERS, connect
 from infra.redisclient import connect_redis
 from tests.faults.cluster import Cluster
 from tests.faults.faults import FaultLog

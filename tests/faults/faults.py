@@ -17,9 +17,9 @@ import pymongo.errors
 import redis
 
 from infra.broker import build_broker
-from infra.eventstore import COMMITS_ONLY, Commit
+from infra.eventstore import COMMITS, COMMITS_ONLY, Commit
 from infra.messages import COMMANDS_QUEUE, notification_message
-from infra.mongo import COMMITS, connect
+from infra.mongo import connect
 from infra.redisclient import connect_redis
 from tests.faults.cluster import Cluster
 

@@ -90,10 +90,10 @@ def test_a_stream_that_fails_to_project_does_not_stop_the_others(
         )
 
     class FailsOnMug:
-        def project(self, note):
-            if note["stream_id"] == MUG:
+        def bring_up_to_date(self, stream_type, stream_id, version):
+            if stream_id == MUG:
                 raise RuntimeError("a projection bug")
-            return services.projector.project(note)
+            return services.projector.bring_up_to_date(stream_type, stream_id, version)
 
     clock = Clock()
     clock.now += 15
@@ -111,11 +111,11 @@ def test_a_late_commit_and_a_stream_that_failed_three_times_are_both_healed(
     failures = {"left": 3}
 
     class FailsThreeTimesOnMug:
-        def project(self, note):
-            if note["stream_id"] == MUG and failures["left"]:
+        def bring_up_to_date(self, stream_type, stream_id, version):
+            if stream_id == MUG and failures["left"]:
                 failures["left"] -= 1
                 raise RuntimeError("the store timed out")
-            return services.projector.project(note)
+            return services.projector.bring_up_to_date(stream_type, stream_id, version)
 
     catch_up = CatchUp(
         db, FailsThreeTimesOnMug(), redis_client, namespace=settings.redis_namespace, clock=clock

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from domain.commands import AdjustStock, CreateProduct
-from infra.eventstore import COMMITS_ONLY, EventStore
+from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
 from infra.messages import CommandEnvelope, Publisher, command_message
-from infra.mongo import COMMITS, PRODUCTS, SKU_CLAIMS, connect
+from infra.mongo import PRODUCTS, SKU_CLAIMS, connect
 from infra.settings import Settings
 from infra.skus import Claim
 from infra.statuses import CommandStatuses, record

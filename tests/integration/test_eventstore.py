@@ -3,8 +3,8 @@
 import pytest
 
 from domain.events import ProductCreated, StockAdjusted
-from infra.eventstore import COMMITS_ONLY, AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
-from infra.mongo import COMMITS, ensure_indexes
+from infra.eventstore import COMMITS, COMMITS_ONLY, AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
+from infra.indexes import ensure_indexes
 
 CREATED = ProductCreated(
     sku="MUG-1", name="Mug", price_cents=1250, currency="EUR", description=None, category=None, stock=3

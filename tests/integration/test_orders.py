@@ -8,9 +8,9 @@ from dramatiq import Worker
 
 from domain.commands import AdjustStock, CancelOrder, CreateProduct, PlaceOrder, ReleaseStock, ReserveStock
 from domain.product import Product
-from infra.eventstore import COMMITS_ONLY, EventStore
+from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
 from infra.messages import CommandEnvelope
-from infra.mongo import COMMITS, DEAD_LETTERS, ORDERS, PRODUCTS
+from infra.mongo import DEAD_LETTERS, ORDERS, PRODUCTS
 
 MUG = "11111111-1111-4111-8111-111111111111"
 PLATE = "22222222-2222-4222-8222-222222222222"

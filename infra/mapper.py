@@ -1,0 +1,45 @@
+"""The one conversion between domain events and the form in which they are
+stored in a commit and carried by a notification:
+``{"type": "StockAdjusted", "version": 7, "data": {...}}``.
+
+The domain sees event objects; the store and the messages see these
+documents.  Events are encoded here when a commit is made and decoded
+here when a commit or a notification is read, nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.events import Event, event_from_dict
+
+#: An event as stored: its type's name, its version in the stream, its data.
+Stored = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event at its place in its stream, with when it was committed."""
+
+    event: Event
+    version: int
+    recorded_at: datetime
+
+
+def encode(events: Sequence[Event], *, after_version: int) -> list[Stored]:
+    """``events`` as stored, numbered on from ``after_version``."""
+    return [
+        {"type": event.type, "version": after_version + i, "data": event.to_dict()}
+        for i, event in enumerate(events, start=1)
+    ]
+
+
+def decode(stored: Iterable[Stored], recorded_at: datetime) -> list[Recorded]:
+    """Stored events of one commit (recorded at ``recorded_at``) as events.
+
+    Raises:
+      KeyError: an event type is unknown.
+    """
+    return [Recorded(event_from_dict(e["type"], e["data"]), e["version"], recorded_at) for e in stored]

@@ -446,7 +446,7 @@ def test_two_deliveries_that_decide_differently_end_in_one_decision_which_the_st
     assert services.commands._statuses.get("c-take")["status"] == "rejected"
 
 
-def test_a_delivery_that_lagged_behind_cannot_apply_a_change_already_decided_unchanged(services, db):
+def test_a_delivery_that_lagged_behind_cannot_apply_a_change_already_decided_unchanged(services, db, settings):
     from domain.commands import UpdateProduct
 
     # Given a price patch to what the price already is: one delivery finds
@@ -467,7 +467,7 @@ def test_a_delivery_that_lagged_behind_cannot_apply_a_change_already_decided_unc
     statuses = services.commands._statuses
     lagging = CommandHandler(
         EventStore(db), services.commands._skus, services.commands._publisher,
-        SawNoStatus(statuses._redis, namespace=statuses._namespace, ttl_s=60),
+        SawNoStatus(statuses._redis, namespace=settings.redis_namespace, ttl_s=60),
     )  # fmt: skip
     lagging.handle(same)
     # I expect the later change to stand: the first patch was decided once

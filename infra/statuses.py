@@ -24,6 +24,8 @@ SUCCEEDED = "succeeded"
 REJECTED = "rejected"
 FAILED = "failed"
 FINAL = frozenset({SUCCEEDED, REJECTED, FAILED})
+#: Every status, in the order of a command's life.
+STATUSES = (ACCEPTED, SUCCEEDED, REJECTED, FAILED)
 
 
 #: An outcome is written unless the record already holds a final one that

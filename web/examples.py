@@ -3,6 +3,9 @@ it, and what the routes answer about them."""
 
 from __future__ import annotations
 
+from domain.order import CONFIRMED, RESERVED
+from infra.statuses import ACCEPTED, SUCCEEDED
+
 PRODUCT_ID = "5b0c5c8e-2f1a-4a8e-9d3c-7e41f0a6b2d9"
 ORDER_ID = "c2a4e9d1-6b7f-4f0e-8a35-19d2b7e4c6a0"
 COMMAND_ID = "9e8f7a61-3c2d-4b5e-a1f0-6d7c8b9a0e12"
@@ -24,13 +27,13 @@ PLACE_ORDER = {
     "lines": [{"product_id": PRODUCT_ID, "quantity": 2}],
 }
 
-PRODUCT_ACCEPTED = {"command_id": COMMAND_ID, "status": "accepted", "product_id": PRODUCT_ID}
-ORDER_ACCEPTED = {"command_id": COMMAND_ID, "status": "accepted", "order_id": ORDER_ID}
+PRODUCT_ACCEPTED = {"command_id": COMMAND_ID, "status": ACCEPTED, "product_id": PRODUCT_ID}
+ORDER_ACCEPTED = {"command_id": COMMAND_ID, "status": ACCEPTED, "order_id": ORDER_ID}
 
 COMMAND = {
     "command_id": COMMAND_ID,
     "type": "CreateProduct",
-    "status": "succeeded",
+    "status": SUCCEEDED,
     "submitted_at": "2026-11-26T05:34:19.395Z",
     "completed_at": "2026-11-26T05:34:19.713Z",
     "stream_id": PRODUCT_ID,
@@ -50,7 +53,7 @@ PRODUCT_PAGE = {"items": [PRODUCT], "next_cursor": None}
 ORDER = {
     "id": ORDER_ID,
     "customer_id": "cust-42",
-    "status": "confirmed",
+    "status": CONFIRMED,
     "currency": "EUR",
     "lines": [
         {
@@ -60,7 +63,7 @@ ORDER = {
             "quantity": 2,
             "unit_price_cents": 1250,
             "line_total_cents": 2500,
-            "status": "reserved",
+            "status": RESERVED,
             "reason": None,
         }
     ],

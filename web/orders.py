@@ -9,6 +9,7 @@ from uuid import UUID
 import falcon
 
 from domain.commands import CancelOrder, PlaceOrder, ShipOrder
+from domain.streams import ORDER
 from infra.messages import CommandEnvelope
 from infra.mongo import ORDERS
 from web import freshness, inputs, responses
@@ -50,7 +51,7 @@ class Collection:
 class Item:
     """``GET /orders/{id}``."""
 
-    read_model = "order"
+    read_model = ORDER
 
     def __init__(self, views, progress=None):
         self._views = views
@@ -81,7 +82,7 @@ class Transition:
 class CustomerOrders:
     """``GET /customers/{customer_id}/orders``: newest first, by cursor."""
 
-    read_model = "order"
+    read_model = ORDER
 
     def __init__(self, views, cursors: Cursors, progress=None):
         self._views = views

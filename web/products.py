@@ -8,6 +8,7 @@ from uuid import UUID
 import falcon
 
 from domain.commands import AdjustStock, CreateProduct, UpdateProduct
+from domain.streams import PRODUCT
 from infra.messages import CommandEnvelope
 from infra.mongo import PRODUCTS
 from web import freshness, inputs, responses
@@ -29,7 +30,7 @@ class Collection:
     """``POST /products`` queues ``CreateProduct``; ``GET /products`` lists
     the catalog, filtered, sorted and paged by cursor."""
 
-    read_model = "product"
+    read_model = PRODUCT
 
     def __init__(self, commands, views, cursors: Cursors, uuidgen: Callable[[], UUID], progress=None):
         self._commands = commands
@@ -74,7 +75,7 @@ class Item:
     """``GET /products/{id}`` reads the read model; ``PATCH`` queues
     ``UpdateProduct``."""
 
-    read_model = "product"
+    read_model = PRODUCT
 
     def __init__(self, commands, views, uuidgen: Callable[[], UUID], progress=None):
         self._commands = commands

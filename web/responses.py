@@ -12,11 +12,9 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from domain.order import LINE_STATUSES, ORDER_STATUSES
 from infra.messages import rfc3339
-from web.schemas import ORDER_STATUSES
-
-#: A command's status when it has been queued (and the 202's ``status``).
-ACCEPTED = "accepted"
+from infra.statuses import ACCEPTED, STATUSES
 
 
 class Timestamp(fields.String):
@@ -62,7 +60,7 @@ class CommandErrorSchema(Schema):
 class CommandSchema(Schema):
     command_id = fields.UUID(required=True)
     type = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": [ACCEPTED, "succeeded", "rejected", "failed"]})
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
     submitted_at = Timestamp(required=True)
     completed_at = Timestamp(required=True, allow_none=True)
     stream_id = fields.String(required=True)
@@ -101,7 +99,7 @@ class OrderLineViewSchema(Schema):
     unit_price_cents = fields.Integer(required=True, allow_none=True)
     line_total_cents = fields.Integer(required=True, allow_none=True)
     status = fields.String(
-        required=True, metadata={"enum": ["pending", "reserved", "refused", "released", "shipped"]}
+        required=True, metadata={"enum": list(LINE_STATUSES)}
     )
     reason = fields.String(required=True, allow_none=True)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.commands import CancelOrder, ShipOrder
+from domain.streams import ORDER as ORDER_STREAM
+from domain.streams import PRODUCT as PRODUCT_STREAM
 from web import commands, examples, health, inputs, orders, products
 from web.bootstrap import WebAdapters
 from web.cursors import Cursors
@@ -89,7 +91,7 @@ ROUTES = (
         "post": Command("Adjust stock", "products", accepted=PRODUCT, body="StockAdjustment",
                         example=examples.STOCK_ADJUSTMENT),
     }),
-    Route("/products/{product_id:uuid}/history", lambda p: History(p.adapters.history, "product"), {
+    Route("/products/{product_id:uuid}/history", lambda p: History(p.adapters.history, PRODUCT_STREAM), {
         "get": Query("A product's events", "products", "History", examples.PRODUCT_HISTORY, item=True,
                      scope="admin"),
     }),
@@ -110,7 +112,7 @@ ROUTES = (
     ), {
         "post": Command("Ship an order (no body)", "orders", accepted=ORDER),
     }),
-    Route("/orders/{order_id:uuid}/history", lambda p: History(p.adapters.history, "order"), {
+    Route("/orders/{order_id:uuid}/history", lambda p: History(p.adapters.history, ORDER_STREAM), {
         "get": Query("An order's events", "orders", "History", examples.ORDER_HISTORY, item=True,
                      scope="admin"),
     }),

@@ -7,6 +7,7 @@ import pycountry
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from domain.limits import MAX_INT, MAX_LINES, MAX_PRICE_CENTS, MAX_QUANTITY, MAX_STOCK
+from domain.order import ORDER_STATUSES
 
 
 class FullMatch(validate.Regexp):
@@ -181,9 +182,6 @@ class PlaceOrderSchema(Schema):
                     f"product {line['product_id']} is on more than one line", field_name="lines"
                 )
             seen.add(line["product_id"])
-
-
-ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled", "shipped")
 
 
 class CustomerOrdersQuery(Schema):

@@ -28,6 +28,7 @@ from uuid import UUID
 import falcon
 import redis
 
+from infra.statuses import FAILED, FINAL, REJECTED, SUCCEEDED
 from web.metrics import AFTER_WAITS
 from web.problems import Problem
 
@@ -195,9 +196,9 @@ class ReadYourWrites:
         resp.set_header("Read-Model-Stale", "true" if waited.stale else "false")
 
     def _reached(self, status: dict[str, Any], read_model: str) -> bool:
-        if status["status"] in ("rejected", "failed"):
+        if status["status"] in (REJECTED, FAILED):
             return True
-        if status["status"] != "succeeded":
+        if status["status"] != SUCCEEDED:
             return False
         if read_model == EVENTS or status.get("stream_type") is None or status["version"] is None:
             return True  # the event store holds a succeeded command's events
@@ -219,7 +220,7 @@ class ReadYourWrites:
                     return Waited(stale=True, applied_s=asked)
                 watch.wait(min(remaining, backoff))
                 backoff = min(backoff * 2, 2.0)
-                if status["status"] not in ("succeeded", "rejected", "failed"):
+                if status["status"] not in FINAL:
                     try:
                         status = self._statuses.get(command_id) or status
                     except redis.RedisError:

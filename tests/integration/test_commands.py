@@ -446,7 +446,9 @@ def test_two_deliveries_that_decide_differently_end_in_one_decision_which_the_st
     assert services.commands._statuses.get("c-take")["status"] == "rejected"
 
 
-def test_a_delivery_that_lagged_behind_cannot_apply_a_change_already_decided_unchanged(services, db, settings):
+def test_a_delivery_that_lagged_behind_cannot_apply_a_change_already_decided_unchanged(
+    services, db, settings
+):
     from domain.commands import UpdateProduct
 
     # Given a price patch to what the price already is: one delivery finds

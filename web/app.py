@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -44,6 +45,7 @@ def create_app(
     ready_checks=None,
     metrics_scrape=None,
     uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
+    clock: Callable[[], float] = time.monotonic,
 ) -> falcon.App:
     """Build the WSGI app.  Collaborators not given are built from
     ``settings``; tests pass fakes.  Call it after gunicorn forks."""
@@ -77,7 +79,7 @@ def create_app(
         middleware=[
             RequestLog(),
             Authenticate(settings.api_tokens, allow_anonymous=settings.allow_anonymous),
-            ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits),
+            ReadYourWrites(statuses, versions, hub, max_waits=settings.max_waits, clock=clock),
         ],
         router=Router(),
     )

@@ -6,13 +6,14 @@ from uuid import UUID
 
 import falcon
 
+from web.ports import StatusLookup
 from web.problems import Problem
 
 FIELDS = ("command_id", "type", "status", "submitted_at", "completed_at", "stream_id", "version", "error")
 
 
 class Item:
-    def __init__(self, statuses):
+    def __init__(self, statuses: StatusLookup):
         self._statuses = statuses
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, command_id: UUID) -> None:

@@ -9,6 +9,7 @@ from uuid import UUID
 import falcon
 
 from web import freshness
+from web.ports import StreamHistory
 from web.problems import Problem
 
 
@@ -16,7 +17,7 @@ class History:
     read_model = freshness.EVENTS
     scope = "admin"
 
-    def __init__(self, history, stream_type: str):
+    def __init__(self, history: StreamHistory, stream_type: str):
         self._history = history
         self._stream_type = stream_type
 

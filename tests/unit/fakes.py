@@ -12,7 +12,7 @@ from falcon import testing
 from infra.commandbus import Accepted
 from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, Decision
 from infra.settings import Settings
-from infra.skus import Claim
+from infra.skus import Claim, now_ms
 from infra.statuses import FINAL, REJECTED, SUCCEEDED, record
 from web.app import create_app
 from web.ports import (
@@ -196,13 +196,15 @@ def make_client(**fakes) -> testing.TestClient:
 class FakeEventLog(EventLog):
     """Streams in memory, refusing appends as the store's unique indexes do.
 
-    ``racers`` are commits another writer lands just before each of our
-    next appends (one per append), so that ours meets a conflict."""
+    ``racers`` are other writers: before each of the next appends, one of
+    them runs (and may append first), so that the append meets a conflict.
+    ``appends`` counts the appends other than the racers'."""
 
     def __init__(self):
         self.streams: dict[str, list[Commit | Decision]] = defaultdict(list)
-        self.racers: list[Commit] = []
+        self.racers: list = []
         self.appends = 0
+        self._racing = False
 
     def load(self, stream_id, after_version=0):
         commits = [c for c in self.streams.get(stream_id, []) if isinstance(c, Commit)]
@@ -212,12 +214,14 @@ class FakeEventLog(EventLog):
         return next((c for c in self.streams.get(stream_id, []) if c.command_id == command_id), None)
 
     def append(self, commit):
-        self.appends += 1
-        if self.racers:
-            self._insert(self.racers.pop(0))
-        self._insert(commit)
-
-    def _insert(self, commit: Commit | Decision) -> None:
+        if not self._racing:
+            self.appends += 1
+            if self.racers:
+                self._racing = True
+                try:
+                    self.racers.pop(0)()
+                finally:
+                    self._racing = False
         existing = self.find_by_command(commit.stream_id, commit.command_id)
         if existing is not None:
             raise AlreadyCommitted(existing)
@@ -229,9 +233,8 @@ class FakeEventLog(EventLog):
 class FakeSkuRegistry(SkuRegistry):
     """SKU claims in memory; a claim changes only if it is as it was read."""
 
-    def __init__(self, clock_ms=lambda: 0):
+    def __init__(self):
         self.claims: dict[str, Claim] = {}
-        self._clock_ms = clock_ms
 
     def insert(self, claim):
         return self.claims.setdefault(claim.sku, claim) is claim
@@ -240,7 +243,7 @@ class FakeSkuRegistry(SkuRegistry):
         return self.claims.get(sku)
 
     def refresh(self, claim):
-        return self.take_over(claim, Claim(claim.sku, claim.product_id, claim.command_id, self._clock_ms()))
+        return self.take_over(claim, Claim(claim.sku, claim.product_id, claim.command_id, now_ms()))
 
     def take_over(self, stale, claim):
         held = self.claims.get(stale.sku)

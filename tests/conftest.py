@@ -1,4 +1,8 @@
-"""Fixtures shared by the integration and end-to-end tests.
+"""The test lanes, and the fixtures shared by the integration and end-to-end tests.
+
+Each test is marked with the lane its folder names (``unit``,
+``integration``, ``e2e``, ``faults``), so that ``-m`` picks lanes: a
+``pytestmark`` in a ``conftest.py`` would mark nothing.
 
 Redis and MongoDB are the ones in ``REDIS_URL`` / ``MONGODB_URI`` when set,
 otherwise embedded servers started here (in a temporary folder) and
@@ -21,6 +25,21 @@ from infra.embedded import Server, start_mongo, start_redis
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 from tests.tlsredis import TLSRedis, TLSUnavailable, start_tls_redis
+
+#: The folders under tests/ whose name is the marker of every test in them.
+LANES = ("unit", "integration", "e2e", "faults")
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            lane = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # a test outside tests/ (passed by path)
+            continue
+        if lane in LANES:
+            item.add_marker(lane)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ built on one process's adapters (web.bootstrap)."""
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 
@@ -21,7 +22,11 @@ from web.waiting import ReadYourWrites
 
 
 def create_app(
-    settings: Settings, adapters: WebAdapters, *, uuidgen: Callable[[], uuid.UUID] = uuid.uuid4
+    settings: Settings,
+    adapters: WebAdapters,
+    *,
+    uuidgen: Callable[[], uuid.UUID] = uuid.uuid4,
+    clock: Callable[[], float] = time.monotonic,
 ) -> falcon.App:
     """Build the WSGI app on ``adapters`` (web.bootstrap builds them from
     settings; tests pass fakes).  Call it after gunicorn forks."""
@@ -32,7 +37,9 @@ def create_app(
         middleware=[
             RequestLog(),
             Authenticate(settings.api_tokens, allow_anonymous=settings.allow_anonymous),
-            ReadYourWrites(adapters.statuses, adapters.versions, adapters.hub, max_waits=settings.max_waits),
+            ReadYourWrites(
+                adapters.statuses, adapters.versions, adapters.hub, max_waits=settings.max_waits, clock=clock
+            ),
         ],
         router=Router(),
     )

@@ -7,11 +7,12 @@ from uuid import UUID
 import falcon
 
 from web import responses
+from web.ports import StatusLookup
 from web.problems import not_found
 
 
 class Item:
-    def __init__(self, statuses):
+    def __init__(self, statuses: StatusLookup):
         self._statuses = statuses
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, command_id: UUID) -> None:

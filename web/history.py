@@ -9,13 +9,14 @@ from uuid import UUID
 import falcon
 
 from web import freshness, waiting
+from web.ports import StreamHistory
 from web.problems import not_found
 
 
 class History:
     read_model = waiting.EVENTS
 
-    def __init__(self, history, stream_type: str):
+    def __init__(self, history: StreamHistory, stream_type: str):
         self._history = history
         self._stream_type = stream_type
 

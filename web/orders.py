@@ -15,6 +15,7 @@ from infra.mongo import ORDERS
 from web import freshness, inputs, responses
 from web.accepting import accept
 from web.cursors import Cursors, page_after
+from web.ports import CommandSubmitter, OrderReadModel, StreamProgress
 from web.problems import not_found
 from web.schemas import CUSTOMER_ID, CustomerOrdersQuery, PlaceOrderSchema
 
@@ -30,7 +31,7 @@ class Collection:
     """``POST /orders`` queues ``PlaceOrder``.  The order starts ``pending``;
     the process manager then asks each product to reserve its line."""
 
-    def __init__(self, commands, uuidgen: Callable[[], UUID]):
+    def __init__(self, commands: CommandSubmitter, uuidgen: Callable[[], UUID]):
         self._commands = commands
         self._uuidgen = uuidgen
         self._schema = PlaceOrderSchema()
@@ -53,7 +54,7 @@ class Item:
 
     read_model = ORDER
 
-    def __init__(self, views, progress=None):
+    def __init__(self, views: OrderReadModel, progress: StreamProgress | None = None):
         self._views = views
         self._progress = progress
 
@@ -68,7 +69,12 @@ class Transition:
     """``POST /orders/{id}/cancel`` and ``/ship``: no body (any sent is
     ignored), no ``Content-Type`` needed."""
 
-    def __init__(self, command: type[CancelOrder] | type[ShipOrder], commands, uuidgen: Callable[[], UUID]):
+    def __init__(
+        self,
+        command: type[CancelOrder] | type[ShipOrder],
+        commands: CommandSubmitter,
+        uuidgen: Callable[[], UUID],
+    ):
         self._command = command
         self._commands = commands
         self._uuidgen = uuidgen
@@ -84,7 +90,7 @@ class CustomerOrders:
 
     read_model = ORDER
 
-    def __init__(self, views, cursors: Cursors, progress=None):
+    def __init__(self, views: OrderReadModel, cursors: Cursors, progress: StreamProgress | None = None):
         self._views = views
         self._cursors = cursors
         self._progress = progress

@@ -14,6 +14,7 @@ from infra.mongo import PRODUCTS
 from web import freshness, inputs, responses
 from web.accepting import accept
 from web.cursors import Cursors, page_after
+from web.ports import CommandSubmitter, ProductReadModel, StreamProgress
 from web.problems import Problem, not_found
 from web.schemas import CreateProductSchema, ListProductsQuery, StockAdjustmentSchema, UpdateProductSchema
 from web.views import ProductFilter
@@ -32,7 +33,14 @@ class Collection:
 
     read_model = PRODUCT
 
-    def __init__(self, commands, views, cursors: Cursors, uuidgen: Callable[[], UUID], progress=None):
+    def __init__(
+        self,
+        commands: CommandSubmitter,
+        views: ProductReadModel,
+        cursors: Cursors,
+        uuidgen: Callable[[], UUID],
+        progress: StreamProgress | None = None,
+    ):
         self._commands = commands
         self._views = views
         self._cursors = cursors
@@ -77,7 +85,13 @@ class Item:
 
     read_model = PRODUCT
 
-    def __init__(self, commands, views, uuidgen: Callable[[], UUID], progress=None):
+    def __init__(
+        self,
+        commands: CommandSubmitter,
+        views: ProductReadModel,
+        uuidgen: Callable[[], UUID],
+        progress: StreamProgress | None = None,
+    ):
         self._commands = commands
         self._views = views
         self._uuidgen = uuidgen
@@ -102,7 +116,7 @@ class Item:
 class StockAdjustments:
     """``POST /products/{id}/stock-adjustments`` queues ``AdjustStock``."""
 
-    def __init__(self, commands, uuidgen: Callable[[], UUID]):
+    def __init__(self, commands: CommandSubmitter, uuidgen: Callable[[], UUID]):
         self._commands = commands
         self._uuidgen = uuidgen
         self._schema = StockAdjustmentSchema()

@@ -22,13 +22,13 @@ from infra.eventstore import (
     Commit,
     ConcurrencyConflict,
     Decision,
-    EventStore,
     span_attributes,
 )
-from infra.messages import CommandEnvelope, Publisher, rfc3339
-from infra.skus import Claim, SkuClaims
-from infra.statuses import FAILED, REJECTED, SUCCEEDED, CommandStatuses
+from infra.messages import CommandEnvelope, rfc3339
+from infra.skus import Claim
+from infra.statuses import FAILED, REJECTED, SUCCEEDED
 from infra.tracing import carrier, tracer
+from workers.ports import EventLog, MessageSender, SkuRegistry, StatusBook
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,10 @@ class Outcome:
 class CommandHandler:
     def __init__(
         self,
-        store: EventStore,
-        skus: SkuClaims,
-        publisher: Publisher,
-        statuses: CommandStatuses,
+        store: EventLog,
+        skus: SkuRegistry,
+        publisher: MessageSender,
+        statuses: StatusBook,
         *,
         max_conflicts: int = 20,
         sleep: Callable[[float], None] = time.sleep,

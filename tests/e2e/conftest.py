@@ -20,8 +20,6 @@ from infra.embedded import free_port
 from infra.settings import Settings
 from tests.conftest import cleanup, isolated_settings
 
-pytestmark = pytest.mark.e2e
-
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = parse_procfile((ROOT / "Procfile").read_text()).processes
 

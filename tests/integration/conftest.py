@@ -7,8 +7,6 @@ from infra.broker import build_broker
 from workers.actors import declare
 from workers.bootstrap import build_services
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def broker(settings):

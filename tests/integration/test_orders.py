@@ -2,6 +2,7 @@
 Dramatiq worker where the process manager's messages matter."""
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from dramatiq import Worker
@@ -11,6 +12,8 @@ from domain.product import Product
 from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
 from infra.messages import CommandEnvelope
 from infra.mongo import DEAD_LETTERS, ORDERS, PRODUCTS
+from tests.integration.plans import assert_served_by_index
+from web.views import OrderViews
 
 MUG = "11111111-1111-4111-8111-111111111111"
 PLATE = "22222222-2222-4222-8222-222222222222"
@@ -168,10 +171,53 @@ def test_an_order_too_dear_to_total_is_rejected_and_gives_its_stock_back(service
         assert (product.stock_available, product.stock_reserved) == (1000, 0)
 
 
-def test_customer_order_lists_have_their_indexes(db):
-    indexes = [[k for k, _ in index["key"]] for index in db[ORDERS].index_information().values()]
-    assert ["customer_id", "placed_ms", "id"] in indexes
-    assert ["customer_id", "status", "placed_ms", "id"] in indexes
+def order_document(order_id: str, customer_id: str, status: str, placed_ms: int) -> dict:
+    placed_at = datetime.fromtimestamp(placed_ms / 1000, UTC)
+    return {
+        "_id": order_id, "id": order_id, "customer_id": customer_id, "status": status, "currency": "EUR",
+        "lines": [], "total_cents": 0, "version": 1,
+        "placed_at": placed_at, "placed_ms": placed_ms, "updated_at": placed_at,
+    }  # fmt: skip
+
+
+def pages(views: OrderViews, customer_id: str, status: str | None, limit: int) -> list[list[str]]:
+    """Every page of the customer's list, following each page's last key."""
+    found, after = [], None
+    while True:
+        page = views.for_customer(customer_id, status, limit, after)
+        found.append([order["id"] for order in page.items])
+        if page.last is None:
+            return found
+        after = page.last
+
+
+@pytest.mark.parametrize("status", [None, "confirmed"])
+def test_a_customer_lists_orders_newest_first_by_pages_from_its_index(db, backends, status):
+    # Given a customer's orders, some placed in the same millisecond, among another customer's
+    orders = db[ORDERS]
+    mine = [
+        order_document(f"o-{i:02}", "c-1", "confirmed" if i % 3 else "rejected", 1_000 + i // 2)
+        for i in range(12)
+    ]
+    orders.insert_many(mine + [order_document(f"x-{i}", "c-2", "confirmed", 1_000 + i) for i in range(5)])
+    # When they are listed two at a time, with or without a status
+    listed = pages(OrderViews(db), "c-1", status, limit=2)
+    # I expect each of them once, newest first (ties: id, descending), and no one else's
+    expected = sorted(
+        (d for d in mine if status is None or d["status"] == status),
+        key=lambda d: (d["placed_ms"], d["id"]),
+        reverse=True,
+    )
+    assert [i for page in listed for i in page] == [d["id"] for d in expected]
+    assert all(len(page) == 2 for page in listed[:-1])
+    # and the list to walk an index, never sorting in memory
+    assert_served_by_index(
+        orders,
+        {"customer_id": "c-1", **({"status": status} if status else {})},
+        [("placed_ms", -1), ("id", -1)],
+        ["customer_id", *(["status"] if status else []), "placed_ms", "id"],
+        real_mongo=backends.mongo_started is None,
+    )
 
 
 def test_an_id_of_another_kind_of_stream_is_not_found(services, catalog, broker, worker, db):

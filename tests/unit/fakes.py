@@ -1,18 +1,37 @@
-"""Fakes for the web tier's collaborators, and a test client built on them."""
+"""Fakes for the ports of the web tier and of the command handler, and a
+test client built on them.  Each fake subclasses the port it stands for
+(``web/ports.py``, ``workers/ports.py``); test_ports.py checks that it
+implements every method of it."""
 
-import time
+import heapq
 import uuid
+from collections import defaultdict
 
 from falcon import testing
 
 from infra.commandbus import Accepted
+from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, Decision
 from infra.settings import Settings
+from infra.skus import Claim, now_ms
+from infra.statuses import FINAL, REJECTED, SUCCEEDED, record
 from web.app import create_app
 from web.bootstrap import WebAdapters
+from web.ports import (
+    CommandSubmitter,
+    OrderReadModel,
+    ProductReadModel,
+    ReadModelVersion,
+    SignalSource,
+    SignalWatch,
+    StatusLookup,
+    StreamHistory,
+    StreamProgress,
+)
 from web.views import Page
+from workers.ports import EventLog, MessageSender, SkuRegistry, StatusBook
 
 
-class FakeCommandBus:
+class FakeCommandBus(CommandSubmitter):
     def __init__(self):
         self.submitted = []
         self.keys = []
@@ -23,7 +42,7 @@ class FakeCommandBus:
         return Accepted(response)
 
 
-class FakeStatuses:
+class FakeStatuses(StatusLookup):
     def __init__(self, records=()):
         self.records = {r["command_id"]: r for r in records}
 
@@ -31,13 +50,13 @@ class FakeStatuses:
         return self.records.get(command_id)
 
 
-class FakeViews:
+class FakeViews(ProductReadModel):
     def __init__(self, products=()):
         self.products = {p["id"]: p for p in products}
         self.listed = []
 
-    def get(self, product_id):
-        return self.products.get(product_id)
+    def get(self, stream_id):
+        return self.products.get(stream_id)
 
     def list(self, where, sort, limit, after=None):
         self.listed.append((where, sort, limit, after))
@@ -47,13 +66,13 @@ class FakeViews:
         )
 
 
-class FakeOrderViews:
+class FakeOrderViews(OrderReadModel):
     def __init__(self, orders=()):
         self.orders = {o["id"]: o for o in orders}
         self.listed = []
 
-    def get(self, order_id):
-        return self.orders.get(order_id)
+    def get(self, stream_id):
+        return self.orders.get(stream_id)
 
     def for_customer(self, customer_id, status, limit, after=None):
         self.listed.append((customer_id, status, limit, after))
@@ -62,7 +81,7 @@ class FakeOrderViews:
         return Page(items[:limit], [items[limit - 1]["placed_at"], items[limit - 1]["id"]] if more else None)
 
 
-class FakeProgress:
+class FakeProgress(StreamProgress):
     """Stream heads and the newest applied time, as the projector would keep them."""
 
     channel = "signals"
@@ -78,7 +97,7 @@ class FakeProgress:
         return self.newest
 
 
-class FakeVersions:
+class FakeVersions(ReadModelVersion):
     """Read-model versions by stream id; a test moves them along."""
 
     def __init__(self, versions=None):
@@ -88,16 +107,46 @@ class FakeVersions:
         return self.versions.get(stream_id, 0)
 
 
-class FakeHub:
-    """Signals nothing: waits run on their timers."""
+class FakeClock:
+    """Monotonic seconds that move only when a fake waits; what is due at
+    a moment happens when the clock passes it."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self._due: list[tuple[float, int, object]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def after(self, seconds: float, action) -> None:
+        """Run ``action()`` once ``seconds`` have passed."""
+        heapq.heappush(self._due, (self.now + seconds, len(self._due), action))
+
+    def advance(self, seconds: float) -> None:
+        until = self.now + max(seconds, 0)
+        while self._due and self._due[0][0] <= until:
+            at, _, action = heapq.heappop(self._due)
+            self.now = max(self.now, at)
+            action()
+        self.now = until
+
+
+class FakeHub(SignalSource):
+    """Signals nothing: waits run on their timers, on ``clock``."""
+
+    def __init__(self, clock: FakeClock):
+        self.clock = clock
 
     def watch(self, keys):
-        return FakeWatch()
+        return FakeWatch(self.clock)
 
 
-class FakeWatch:
+class FakeWatch(SignalWatch):
+    def __init__(self, clock: FakeClock):
+        self._clock = clock
+
     def wait(self, timeout):
-        time.sleep(max(timeout, 0))
+        self._clock.advance(timeout)
         return False
 
     def __enter__(self):
@@ -107,7 +156,7 @@ class FakeWatch:
         pass
 
 
-class FakeHistory:
+class FakeHistory(StreamHistory):
     def __init__(self, streams=None):
         self.streams = streams or {}
 
@@ -127,14 +176,17 @@ class FakeScrape:
 
 
 def make_client(**fakes) -> testing.TestClient:
+    """A test client of the app over fakes; a ``clock`` (a :class:`FakeClock`)
+    is the time its waits take, on the fake hub unless one is given."""
     ids = iter(IDS)
+    clock = fakes.pop("clock", None) or FakeClock()
     collaborators = {
         "command_bus": FakeCommandBus(),
         "statuses": FakeStatuses(),
         "product_views": FakeViews(),
         "order_views": FakeOrderViews(),
         "progress": FakeProgress(),
-        "hub": FakeHub(),
+        "hub": FakeHub(clock),
         "versions": FakeVersions(),
         "history": FakeHistory(),
         "ready_checks": {"redis": lambda: True, "mongodb": lambda: True},
@@ -144,4 +196,111 @@ def make_client(**fakes) -> testing.TestClient:
     settings = collaborators.pop(
         "settings", Settings(mongodb_uri="", mongodb_database="", redis_url="", allow_anonymous=True)
     )
-    return testing.TestClient(create_app(settings, WebAdapters(**collaborators), uuidgen=lambda: next(ids)))
+    adapters = WebAdapters(**collaborators)
+    return testing.TestClient(create_app(settings, adapters, uuidgen=lambda: next(ids), clock=clock))
+
+
+# --- the command handler's ports ------------------------------------------------
+
+
+class FakeEventLog(EventLog):
+    """Streams in memory, refusing appends as the store's unique indexes do.
+
+    ``racers`` are other writers: before each of the next appends, one of
+    them runs (and may append first), so that the append meets a conflict.
+    ``appends`` counts the appends other than the racers'."""
+
+    def __init__(self):
+        self.streams: dict[str, list[Commit | Decision]] = defaultdict(list)
+        self.racers: list = []
+        self.appends = 0
+        self._racing = False
+
+    def load(self, stream_id, after_version=0):
+        commits = [c for c in self.streams.get(stream_id, []) if isinstance(c, Commit)]
+        return sorted((c for c in commits if c.version_to > after_version), key=lambda c: c.version_from)
+
+    def find_by_command(self, stream_id, command_id):
+        return next((c for c in self.streams.get(stream_id, []) if c.command_id == command_id), None)
+
+    def append(self, commit):
+        if not self._racing:
+            self.appends += 1
+            if self.racers:
+                self._racing = True
+                try:
+                    self.racers.pop(0)()
+                finally:
+                    self._racing = False
+        existing = self.find_by_command(commit.stream_id, commit.command_id)
+        if existing is not None:
+            raise AlreadyCommitted(existing)
+        if any(c.version_from == commit.version_from for c in self.streams[commit.stream_id]):
+            raise ConcurrencyConflict(f"{commit.stream_id} already has version {commit.version_from}")
+        self.streams[commit.stream_id].append(commit)
+
+
+class FakeSkuRegistry(SkuRegistry):
+    """SKU claims in memory; a claim changes only if it is as it was read."""
+
+    def __init__(self):
+        self.claims: dict[str, Claim] = {}
+
+    def insert(self, claim):
+        return self.claims.setdefault(claim.sku, claim) is claim
+
+    def holder(self, sku):
+        return self.claims.get(sku)
+
+    def refresh(self, claim):
+        return self.take_over(claim, Claim(claim.sku, claim.product_id, claim.command_id, now_ms()))
+
+    def take_over(self, stale, claim):
+        held = self.claims.get(stale.sku)
+        if held is None or (held.command_id, held.claimed_ms) != (stale.command_id, stale.claimed_ms):
+            return False
+        self.claims[stale.sku] = claim
+        return True
+
+    def release(self, claim):
+        held = self.claims.get(claim.sku)
+        if held is not None and held.command_id == claim.command_id:
+            del self.claims[claim.sku]
+
+
+class FakeSender(MessageSender):
+    """Keeps what it is handed; ``down`` makes it refuse, as a broker away."""
+
+    def __init__(self):
+        self.published: list[Commit] = []
+        self.sent = []
+        self.down = False
+
+    def publish(self, commit):
+        self._check()
+        self.published.append(commit)
+
+    def send(self, envelope):
+        self._check()
+        self.sent.append(envelope)
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
+
+
+class FakeStatusBook(FakeStatuses, StatusBook):
+    """Command statuses in memory: a final ``succeeded`` or ``rejected`` is
+    never overwritten, as in Redis."""
+
+    def __init__(self, records=()):
+        super().__init__(records)
+        self.finished: list[dict] = []
+
+    def finish(self, envelope, status, *, version=None, error=None, commit=None):
+        assert status in FINAL
+        known = self.records.get(envelope.command_id)
+        outcome = record(envelope, status, version=version, error=error, completed=True)
+        self.finished.append(outcome)
+        if known is None or known["status"] not in (SUCCEEDED, REJECTED):
+            self.records[envelope.command_id] = outcome

@@ -1,0 +1,97 @@
+"""What the web tier's resources and middleware need of their adapters.
+
+Each port lists only the calls made on it; the adapters built by
+``create_app`` satisfy them, and the unit tests' fakes subclass them, so
+that a change of a port breaks the fakes at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from infra.commandbus import Accepted, IdempotencyRequest
+from infra.freshness import Head
+from infra.messages import CommandEnvelope
+from web.views import Page, ProductFilter
+
+
+class CommandSubmitter(Protocol):
+    """Queues commands, at most once per idempotency key."""
+
+    def submit(
+        self,
+        envelope: CommandEnvelope,
+        response: dict[str, Any],
+        idempotency: IdempotencyRequest | None = None,
+    ) -> Accepted:
+        """Queue ``envelope``; ``response`` is what the client is answered.
+
+        Raises:
+          KeyReused, KeyInFlight, QueueFull, NotQueued, OutcomeUnknown.
+        """
+        ...
+
+
+class StatusLookup(Protocol):
+    """How a queued command ended, or that it has not yet."""
+
+    def get(self, command_id: str) -> dict[str, Any] | None: ...
+
+
+class ProductReadModel(Protocol):
+    """The catalog's read model."""
+
+    def get(self, stream_id: str) -> dict[str, Any] | None: ...
+
+    def list(self, where: ProductFilter, sort: str, limit: int, after: list[Any] | None = None) -> Page: ...
+
+
+class OrderReadModel(Protocol):
+    """The orders' read model."""
+
+    def get(self, stream_id: str) -> dict[str, Any] | None: ...
+
+    def for_customer(
+        self, customer_id: str, status: str | None, limit: int, after: list[Any] | None = None
+    ) -> Page: ...
+
+
+class StreamHistory(Protocol):
+    """A stream's events, read from the event store."""
+
+    def events(self, stream_id: str, stream_type: str) -> list[dict[str, Any]] | None:
+        """Its events oldest first, or None when there is no such stream."""
+        ...
+
+
+class StreamProgress(Protocol):
+    """How far the write side has gone, for the freshness headers."""
+
+    def heads(self, stream_ids: list[str]) -> dict[str, Head]: ...
+
+    def newest_applied(self, collection: str) -> datetime | None: ...
+
+
+class ReadModelVersion(Protocol):
+    """The version a stream's read-model document has reached."""
+
+    def __call__(self, stream_type: str, stream_id: str) -> int | None: ...
+
+
+class SignalWatch(Protocol):
+    """A subscription to some signals, while a request waits on them."""
+
+    def wait(self, timeout: float) -> bool:
+        """Until a watched key is signalled or ``timeout``; True if signalled."""
+        ...
+
+    def __enter__(self) -> SignalWatch: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class SignalSource(Protocol):
+    """Wakes requests waiting on a command or a stream."""
+
+    def watch(self, keys: Iterable[str]) -> SignalWatch: ...

@@ -24,7 +24,7 @@ from pathlib import Path
 from domain.events import ProductCreated, StockAdjusted
 from domain.streams import PRODUCT
 from infra.embedded import env_with_servers
-from infra.eventstore import COMMITS, Commit
+from infra.eventstore import Commit, EventStore
 from infra.indexes import ensure_indexes
 from infra.mongo import connect
 from infra.settings import Settings
@@ -46,9 +46,8 @@ def seed(db, products: int, events: int, *, recorded_at: datetime | None = None)
             )  # fmt: skip
             if recorded_at is not None:
                 commit = dataclasses.replace(commit, recorded_at=recorded_at)
-            commits.append(commit.to_document())
-    for start in range(0, len(commits), 5000):
-        db[COMMITS].insert_many(commits[start : start + 5000])
+            commits.append(commit)
+    EventStore(db).import_commits(commits)
     return len(commits)
 
 

@@ -85,6 +85,10 @@ class DeadLetters:
         model = READ_MODELS.get(stream_type)
         return self._generations.targets(model.name) if model is not None else []
 
+    def count(self) -> int:
+        """About how many letters are kept (the collection's own count: cheap)."""
+        return self._letters.estimated_document_count()
+
     def all(self) -> list[dict[str, Any]]:
         return list(self._letters.find({}, sort=[("recorded_at", 1)]))
 

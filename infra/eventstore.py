@@ -374,6 +374,14 @@ class EventStore:
                     f"{commit.stream_id} already has version {commit.version_from}"
                 ) from None
 
+    def import_commits(self, commits: Sequence[Commit]) -> None:
+        """Insert commits made elsewhere (a benchmark's or a migration's
+        history) in bulk, in order; the unique indexes hold as for
+        :meth:`append`, and a duplicate stops the import with an error."""
+        documents = [commit.to_document() for commit in commits]
+        for start in range(0, len(documents), 5000):
+            self._commits.insert_many(documents[start : start + 5000], ordered=True)
+
     def mark_dispatched(self, commits: Sequence[Commit | Decision]) -> None:
         """Everything each of ``commits`` calls for has been handed over
         (one round trip)."""

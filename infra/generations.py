@@ -27,11 +27,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from infra.mongo import READ_MODEL_POINTERS, READ_MODELS
-
-#: Stream kind -> read-model name, derived from ``infra.mongo.READ_MODELS``
-#: (web/views.py reads it under this name).
-BY_STREAM_TYPE = {stream_type: model.name for stream_type, model in READ_MODELS.items()}
+from infra.mongo import READ_MODEL_POINTERS
 
 POINTER_TTL_S = 1.0
 

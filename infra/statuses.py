@@ -15,9 +15,9 @@ import redis
 
 from infra import measures
 from infra.eventstore import Commit
-from infra.freshness import to_ms
 from infra.keys import Keys
 from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
+from infra.progress import to_ms
 
 ACCEPTED = "accepted"
 SUCCEEDED = "succeeded"

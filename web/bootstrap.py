@@ -12,10 +12,11 @@ from pymongo.database import Database
 
 from infra.broker import build_broker
 from infra.commandbus import CommandBus
-from infra.freshness import Progress
+from infra.deadletters import DeadLetters
 from infra.generations import Generations
 from infra.idempotency import IdempotencyKeys
-from infra.mongo import DEAD_LETTERS, connect
+from infra.mongo import connect
+from infra.progress import Progress
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
@@ -72,7 +73,7 @@ def build_adapters(settings: Settings) -> WebAdapters:
         progress=progress,
         hub=SignalHub(client, progress.channel),
         ready_checks={"redis": client.ping, "mongodb": lambda: ping(db)},
-        scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(db)),
+        scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(DeadLetters(db, generations))),
     )
 
 
@@ -81,6 +82,6 @@ def ping(db: Database) -> object:
         return db.client.admin.command("ping")
 
 
-def dead_letter_count(db: Database) -> int:
+def dead_letter_count(letters: DeadLetters) -> int:
     with pymongo.timeout(PROBE_TIMEOUT_S):
-        return db[DEAD_LETTERS].estimated_document_count()
+        return letters.count()

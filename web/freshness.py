@@ -13,8 +13,8 @@ from typing import Any
 import falcon
 import redis
 
-from infra.freshness import Progress, to_ms
 from infra.messages import parse_rfc3339, rfc3339
+from infra.progress import Progress, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from infra.commandbus import Accepted, IdempotencyRequest
-from infra.freshness import Head
 from infra.messages import CommandEnvelope
+from infra.progress import Head
 from web.views import Page, ProductFilter
 
 

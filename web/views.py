@@ -11,8 +11,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from infra.eventstore import EventStore
-from infra.generations import BY_STREAM_TYPE, Generations
-from infra.mongo import ORDERS, PRODUCTS
+from infra.generations import Generations
+from infra.mongo import ORDERS, PRODUCTS, READ_MODELS
 from web import responses
 from web.responses import from_read_model
 
@@ -120,10 +120,10 @@ class ReadModelVersions:
         self._generations = generations or Generations(db)
 
     def __call__(self, stream_type: str, stream_id: str) -> int | None:
-        name = BY_STREAM_TYPE.get(stream_type)
-        if name is None:
+        model = READ_MODELS.get(stream_type)
+        if model is None:
             return None
-        doc = self._generations.active(name).find_one({"_id": stream_id}, {"version": 1})
+        doc = self._generations.active(model.name).find_one({"_id": stream_id}, {"version": 1})
         return doc["version"] if doc else 0
 
 

@@ -1,5 +1,7 @@
-"""The worker composition root: adapters built from settings, once per
-process, on first use (after Dramatiq has forked its worker processes)."""
+"""The worker-side composition root: adapters built from settings, once per
+process (for workers, on first use: after Dramatiq has forked its worker
+processes), and the services built on them.  The operator's tools build
+the same."""
 
 from __future__ import annotations
 
@@ -7,15 +9,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis
 from dramatiq import Broker
 from pymongo.database import Database
 
 from infra.deadletters import DeadLetters
 from infra.eventstore import EventStore
-from infra.freshness import Progress
 from infra.generations import Generations
 from infra.messages import Publisher
 from infra.mongo import connect
+from infra.progress import Progress
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.skus import SkuClaims
@@ -27,33 +30,79 @@ from workers.projector import Projector
 
 
 @dataclass(frozen=True)
+class Adapters:
+    """What a worker-side process (a worker, the projector, an operator's
+    tool) reads and writes through: one MongoDB and one Redis client,
+    shared by every adapter.  Nothing connects until first used."""
+
+    db: Database
+    redis: redis.Redis
+    store: EventStore
+    generations: Generations
+    statuses: CommandStatuses
+    progress: Progress
+    skus: SkuClaims
+    dead_letters: DeadLetters
+
+    def close(self) -> None:
+        self.db.client.close()
+        self.redis.close()
+
+
+def build_adapters(
+    settings: Settings, *, appname: str = "shop-worker", db: Database | None = None
+) -> Adapters:
+    """The adapters on ``settings``' servers (``db``: a database of the
+    caller's instead, as tests give one that counts round trips)."""
+    db = db if db is not None else connect(settings, appname=appname)
+    client = connect_redis(settings)
+    namespace = settings.redis_namespace
+    generations = Generations(db)
+    return Adapters(
+        db=db,
+        redis=client,
+        store=EventStore(db),
+        generations=generations,
+        statuses=CommandStatuses(client, namespace=namespace, ttl_s=settings.command_status_ttl_s),
+        progress=Progress(client, namespace=namespace),
+        skus=SkuClaims(db),
+        dead_letters=DeadLetters(db, generations),
+    )
+
+
+@dataclass(frozen=True)
 class Services:
+    adapters: Adapters
     commands: CommandHandler
     projector: Projector
     catch_up: CatchUp
-    dead_letters: DeadLetters
     outbox: Outbox
 
+    @property
+    def dead_letters(self) -> DeadLetters:
+        return self.adapters.dead_letters
 
-def build_services(settings: Settings, broker: Broker, *, db: Database | None = None) -> Services:
-    db = db if db is not None else connect(settings, appname="shop-worker")
-    client = connect_redis(settings)
-    statuses = CommandStatuses(
-        client, namespace=settings.redis_namespace, ttl_s=settings.command_status_ttl_s
-    )
-    store = EventStore(db)
-    generations = Generations(db)
-    projector = Projector(
-        store, db, Progress(client, namespace=settings.redis_namespace), generations=generations
-    )
-    commands = CommandHandler(store, SkuClaims(db), Publisher(broker), statuses)
+
+def build_services(
+    settings: Settings, broker: Broker, *, appname: str = "shop-worker", db: Database | None = None
+) -> Services:
+    """The worker composition root: the handler, the projector and the
+    periodic tasks on one process's adapters."""
+    adapters = build_adapters(settings, appname=appname, db=db)
+    namespace = settings.redis_namespace
+    projector = Projector(adapters.store, adapters.db, adapters.progress, generations=adapters.generations)
+    commands = CommandHandler(adapters.store, adapters.skus, Publisher(broker), adapters.statuses)
     return Services(
+        adapters=adapters,
         commands=commands,
-        outbox=Outbox(store, commands, statuses, client, namespace=settings.redis_namespace),
         projector=projector,
-        dead_letters=DeadLetters(db, generations),
+        outbox=Outbox(adapters.store, commands, adapters.statuses, adapters.redis, namespace=namespace),
         catch_up=CatchUp(
-            db, projector, client, namespace=settings.redis_namespace, interval_s=settings.catch_up_interval_s
+            adapters.db,
+            projector,
+            adapters.redis,
+            namespace=namespace,
+            interval_s=settings.catch_up_interval_s,
         ),
     )
 

@@ -85,11 +85,10 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from infra.broker import build_broker
-    from infra.mongo import connect
     from workers.bootstrap import build_services
 
-    db = connect(settings, appname="shop-deadletters")
-    letters = DeadLetters(db)
+    services = build_services(settings, build_broker(settings), appname="shop-deadletters")
+    letters = services.dead_letters
     if args.command == "list":
         found = letters.all()
         for letter in found:
@@ -100,7 +99,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {letter['error']}")
         print(f"{len(found)} dead letter(s)")
         return 0
-    services = build_services(settings, build_broker(settings), db=db)
     chosen = letters.all() if args.all else [letters.get(args.id)]
     if chosen == [None]:
         print(f"no dead letter {args.id}", file=sys.stderr)

@@ -25,11 +25,11 @@ from pymongo.errors import DuplicateKeyError
 from domain.projections import View
 from domain.streams import STREAM_KINDS
 from infra.eventstore import Commit, EventStore
-from infra.freshness import Progress
 from infra.generations import Generations
 from infra.mapper import Recorded
 from infra.messages import carried
 from infra.mongo import READ_MODELS
+from infra.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -238,12 +238,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from infra.broker import build_broker
-    from infra.mongo import connect
     from workers.bootstrap import build_services
 
-    db = connect(settings, appname="shop-rebuild")
-    services = build_services(settings, build_broker(settings), db=db)
-    generations = Generations(db)
+    services = build_services(settings, build_broker(settings), appname="shop-rebuild")
+    db, generations = services.adapters.db, services.adapters.generations
     names = ALIASES[args.name or "all"]
 
     rebuilder = Rebuilder(

@@ -6,9 +6,9 @@ import sys
 
 from infra import boot, logs, otel
 from infra.indexes import ensure_indexes
-from infra.mongo import connect
 from infra.servers import environment_help, tool_settings
 from infra.tracing import tracer
+from workers.bootstrap import build_adapters
 
 PROG = "python -m workers.release"
 
@@ -25,12 +25,12 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     try:
         settings = tool_settings(prog)
         otel.configure("release")
-        db = connect(settings, appname="shop-release")
+        adapters = build_adapters(settings, appname="shop-release")
         try:
             with tracer.start_as_current_span("release"):
-                names = ensure_indexes(db)
+                names = ensure_indexes(adapters.db)
         finally:
-            db.client.close()
+            adapters.close()
     except boot.BOOT_ERRORS as exc:
         logging.error("%s", boot.describe(exc))
         return boot.exit_code(exc)

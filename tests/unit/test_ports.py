@@ -9,8 +9,8 @@ import pytest
 
 from infra.commandbus import CommandBus
 from infra.eventstore import EventStore
-from infra.freshness import Progress
 from infra.messages import Publisher
+from infra.progress import Progress
 from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
 from tests.unit import fakes

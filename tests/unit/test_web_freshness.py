@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.freshness import Head
+from infra.progress import Head
 from tests.unit.fakes import (
     IDS,
     FakeClock,
@@ -61,8 +61,8 @@ def test_an_item_says_its_version_and_freshness():
 
 def test_lag_is_the_time_between_the_newest_commit_and_the_newest_applied_event():
     updated = "2026-11-26T06:00:00.000Z"
-    from infra.freshness import to_ms
     from infra.messages import parse_rfc3339
+    from infra.progress import to_ms
 
     committed_ms = to_ms(parse_rfc3339(updated)) + 2_500
     progress = FakeProgress(heads={PRODUCT: Head(version=3, recorded_ms=committed_ms)})
@@ -239,8 +239,8 @@ def test_reads_go_on_without_redis_and_say_what_they_cannot_know():
 
 
 def test_a_document_behind_its_stream_never_reports_zero_lag():
-    from infra.freshness import to_ms
     from infra.messages import parse_rfc3339
+    from infra.progress import to_ms
 
     skewed = to_ms(parse_rfc3339(UPDATED)) - 5_000  # a worker clock 5 s behind
     progress = FakeProgress(heads={PRODUCT: Head(version=3, recorded_ms=skewed)})

@@ -41,7 +41,7 @@ from infra import boot
 from infra.eventstore import EventStore
 from infra.generations import Generations, LeaseLost
 from infra.indexes import read_model_indexes
-from infra.mongo import BY_NAME, ORDERS, PRODUCTS
+from infra.mongo import BY_NAME, ORDERS
 from infra.servers import environment_help, tool_settings
 from infra.settings import Settings
 from workers.drift import check
@@ -51,7 +51,9 @@ from workers.replay import Letters, Replay, Report, baseline
 
 log = logging.getLogger(__name__)
 
-ALIASES = {PRODUCTS: [PRODUCTS], ORDERS: [ORDERS], "customer_orders": [ORDERS], "all": [PRODUCTS, ORDERS]}
+#: What the command line accepts: each read model by name, the customers'
+#: order lists (served by ``orders``), and all of them.
+ALIASES = {**{name: [name] for name in BY_NAME}, "customer_orders": [ORDERS], "all": list(BY_NAME)}
 
 
 class Rebuilder:

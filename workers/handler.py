@@ -223,9 +223,9 @@ class CommandHandler:
     def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
         """The follow-up commands the commit's events call for."""
         return [
-            self._follow_up(follow_up, cause=f"{commit.stream_id}@{recorded['version']}", commit_like=commit)
-            for recorded, event in zip(commit.events, commit.domain_events(), strict=True)
-            for follow_up in process.react(commit.stream_type, commit.stream_id, event)
+            self._follow_up(follow_up, cause=f"{commit.stream_id}@{recorded.version}", commit_like=commit)
+            for recorded in commit.recorded()
+            for follow_up in process.react(commit.stream_type, commit.stream_id, recorded.event)
         ]
 
     def _after_rejection(

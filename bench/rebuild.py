@@ -23,8 +23,9 @@ from pathlib import Path
 
 from domain.events import ProductCreated, StockAdjusted
 from domain.streams import PRODUCT
+from infra.commits import Commit
 from infra.embedded import env_with_servers
-from infra.eventstore import Commit, EventStore
+from infra.eventstore import EventStore
 from infra.indexes import ensure_indexes
 from infra.mongo import connect
 from infra.settings import Settings
@@ -78,7 +79,7 @@ def main() -> None:
                 )
                 services = build_services(settings, build_broker(settings), db=db)
                 rebuilder = Rebuilder(
-                    db, services.projector, services.projector._generations, services.dead_letters
+                    db, services.projector, services.adapters.generations, services.dead_letters
                 )
                 floors, rebuilds = [], []
                 for round_ in range(1, args.rounds + 1):

@@ -16,7 +16,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from infra.eventstore import now
+from infra.commits import now
 from infra.generations import Generations
 from infra.messages import HANDLE_COMMAND
 from infra.mongo import DEAD_LETTERS, READ_MODELS

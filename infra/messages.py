@@ -15,7 +15,7 @@ from dramatiq import Broker
 
 from domain.commands import Command
 from infra import mapper
-from infra.eventstore import Commit
+from infra.commits import Commit
 from infra.mapper import Recorded
 
 COMMANDS_QUEUE = "commands"

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from infra import measures
-from infra.eventstore import Commit
+from infra.commits import Commit
 from infra.keys import Keys
 from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
 from infra.progress import to_ms

@@ -15,15 +15,8 @@ from domain import process
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
 from domain.errors import DomainError, DuplicateSku
 from domain.streams import STREAM_KINDS
-from infra.eventstore import (
-    REFUSED,
-    UNCHANGED,
-    AlreadyCommitted,
-    Commit,
-    ConcurrencyConflict,
-    Decision,
-    span_attributes,
-)
+from infra.commits import REFUSED, UNCHANGED, Commit, Decision, span_attributes
+from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
 from infra.messages import CommandEnvelope, rfc3339
 from infra.skus import Claim
 from infra.statuses import FAILED, REJECTED, SUCCEEDED

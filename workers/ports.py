@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from infra.eventstore import Commit, Decision
+from infra.commits import Commit, Decision
 from infra.messages import CommandEnvelope
 from infra.skus import Claim
 

@@ -24,7 +24,8 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.projections import View
 from domain.streams import STREAM_KINDS
-from infra.eventstore import Commit, EventStore
+from infra.commits import Commit
+from infra.eventstore import EventStore
 from infra.generations import Generations
 from infra.mapper import Recorded
 from infra.messages import carried

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from domain.events import StockAdjusted
-from infra.eventstore import Commit, EventStore
+from infra.commits import Commit
+from infra.eventstore import EventStore
 from infra.mongo import connect
 
 STACK_ENV = {"WEB_CONCURRENCY": "1", "WEB_THREADS": "32", "CATCH_UP_INTERVAL": "1"}

@@ -17,7 +17,8 @@ import redis
 from domain import order as orders_domain
 from domain.order import Order
 from domain.product import Product
-from infra.eventstore import COMMITS, Commit, Decision, EventStore, decoded
+from infra.commits import Commit, Decision, decoded
+from infra.eventstore import COMMITS, EventStore
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 from infra.mongo import DEAD_LETTERS, ORDERS, connect
 from infra.redisclient import connect_redis

@@ -17,7 +17,8 @@ import pymongo.errors
 import redis
 
 from infra.broker import build_broker
-from infra.eventstore import COMMITS, COMMITS_ONLY, Commit
+from infra.commits import Commit
+from infra.eventstore import COMMITS, COMMITS_ONLY
 from infra.messages import COMMANDS_QUEUE, notification_message
 from infra.mongo import connect
 from infra.redisclient import connect_redis

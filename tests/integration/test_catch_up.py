@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from domain.commands import AdjustStock, CreateProduct, PlaceOrder
 from domain.events import ProductCreated
-from infra.eventstore import Commit, EventStore
+from infra.commits import Commit
+from infra.eventstore import EventStore
 from infra.messages import CommandEnvelope, Publisher, notification
 from infra.mongo import ORDERS, PRODUCTS
 from workers.catchup import CatchUp

@@ -4,7 +4,8 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from domain.events import ProductCreated, StockAdjusted
-from infra.eventstore import COMMITS, COMMITS_ONLY, AlreadyCommitted, Commit, ConcurrencyConflict, EventStore
+from infra.commits import Commit
+from infra.eventstore import COMMITS, COMMITS_ONLY, AlreadyCommitted, ConcurrencyConflict, EventStore
 from infra.indexes import ensure_indexes
 
 CREATED = ProductCreated(

@@ -146,7 +146,7 @@ def test_an_order_too_dear_to_total_is_rejected_and_gives_its_stock_back(service
     # Given two products created, before prices were capped, at about 4.6e15
     # cents, with 1,000 in stock each
     from domain.events import ProductCreated
-    from infra.eventstore import Commit
+    from infra.commits import Commit
 
     price = 4_611_686_018_427_388  # 2 x 1,000 x price > 2**63
     for product_id, sku in ((MUG, "MUG"), (PLATE, "PLATE")):

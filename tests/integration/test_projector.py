@@ -4,7 +4,8 @@ notifications all converge on the same document."""
 import random
 
 from domain.events import ProductCreated, StockAdjusted
-from infra.eventstore import Commit, EventStore
+from infra.commits import Commit
+from infra.eventstore import EventStore
 from infra.messages import notification, parse_rfc3339
 from infra.mongo import PRODUCTS
 from workers.projector import Projector

@@ -10,7 +10,8 @@ from collections import defaultdict
 from falcon import testing
 
 from infra.commandbus import Accepted
-from infra.eventstore import AlreadyCommitted, Commit, ConcurrencyConflict, Decision
+from infra.commits import Commit, Decision
+from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
 from infra.settings import Settings
 from infra.skus import Claim, now_ms
 from infra.statuses import FINAL, REJECTED, SUCCEEDED, record

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from domain.commands import AdjustStock, CreateProduct, MarkLineRefused, ReserveStock, UpdateProduct
-from infra.eventstore import REFUSED, UNCHANGED, Commit, Decision
+from infra.commits import REFUSED, UNCHANGED, Commit, Decision
 from infra.messages import CommandEnvelope
 from tests.unit.fakes import FakeEventLog, FakeSender, FakeSkuRegistry, FakeStatusBook
 from workers.handler import CommandHandler, TooManyConflicts

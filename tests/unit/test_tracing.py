@@ -17,8 +17,8 @@ from opentelemetry.trace import SpanKind
 from domain.events import StockAdjusted
 from infra import otel
 from infra.broker import middleware
-from infra.eventstore import Commit, decoded
-from infra.eventstore import Decision as StoreDecision
+from infra.commits import Commit, decoded
+from infra.commits import Decision as StoreDecision
 from infra.settings import ConfigurationError
 from infra.tracing import TRACE_CONTEXT, carrier, resumed, tracer
 from tests.spans import named, recording

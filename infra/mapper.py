@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from domain.events import Event, event_from_dict
@@ -21,11 +22,26 @@ Stored = dict[str, Any]
 
 @dataclass(frozen=True)
 class Recorded:
-    """An event at its place in its stream, with when it was committed."""
+    """An event at its place in its stream, with when it was committed.
 
-    event: Event
-    version: int
+    The event is decoded when first read: a fold that meets an event it
+    cannot read (an unknown type, data of another shape) fails at that
+    event's version, as when its view fails, and keeps what came before."""
+
+    stored: Stored
     recorded_at: datetime
+
+    @property
+    def version(self) -> int:
+        return self.stored["version"]
+
+    @cached_property
+    def event(self) -> Event:
+        """Raises:
+        KeyError: the event's type is unknown.
+        TypeError: its data does not fit its type.
+        """
+        return event_from_dict(self.stored["type"], self.stored["data"])
 
 
 def encode(events: Sequence[Event], *, after_version: int) -> list[Stored]:
@@ -37,9 +53,6 @@ def encode(events: Sequence[Event], *, after_version: int) -> list[Stored]:
 
 
 def decode(stored: Iterable[Stored], recorded_at: datetime) -> list[Recorded]:
-    """Stored events of one commit (recorded at ``recorded_at``) as events.
-
-    Raises:
-      KeyError: an event type is unknown.
-    """
-    return [Recorded(event_from_dict(e["type"], e["data"]), e["version"], recorded_at) for e in stored]
+    """Stored events of one commit (recorded at ``recorded_at``), each
+    decoded when its ``event`` is first read."""
+    return [Recorded(e, recorded_at) for e in stored]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from bench.rebuild import seed
 from domain.commands import AdjustStock, CreateProduct, PlaceOrder, UpdateProduct
 from domain.projections import product_view
+from infra.commits import Commit
 from infra.deadletters import DeadLetters
 from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
 from infra.generations import Generations, LeaseLost
@@ -222,6 +223,27 @@ def test_a_rebuild_meets_the_bad_event_the_same_way(services, db):
     assert (
         check(db, PRODUCTS, services.projector, services.projector._generations, services.dead_letters) == []
     )
+
+
+def test_a_rebuild_dead_letters_an_event_it_cannot_read_and_goes_on(services, db):
+    # Given a product whose fourth event is of a type this code does not know
+    fill(services)
+    bad = PRODUCTS_IDS[2]
+    unknown = {"type": "ProductRetired", "version": 4, "data": {"reason": "discontinued"}}
+    EventStore(db).import_commits([
+        Commit(stream_id=bad, stream_type="product", version_from=4, version_to=4, events=[unknown],
+               command_id="c-unknown", correlation_id="c-unknown", causation_id=None)
+    ])  # fmt: skip
+    # When the products are rebuilt
+    report = rebuilder(services, db).rebuild(PRODUCTS)
+    # I expect the rebuild to finish, that stream stuck at what it could read,
+    # and a dead letter naming the event
+    assert report.stuck == [bad]
+    doc = live_docs(db, PRODUCTS)[bad]
+    assert doc["stuck"] and doc["version"] == 3 and doc["name"] == "Renamed 2"
+    [letter] = [letter for letter in services.dead_letters.all() if letter["stream_id"] == bad]
+    assert letter["version"] == 4 and "ProductRetired" in letter["error"]
+    assert len(live_docs(db, PRODUCTS)) == 4
 
 
 # --- property: any delivery order, duplicates and a rebuild in the middle ----------------

@@ -27,7 +27,6 @@ from infra.commits import Commit
 from infra.embedded import env_with_servers
 from infra.eventstore import EventStore
 from infra.indexes import ensure_indexes
-from infra.mongo import connect
 from infra.settings import Settings
 
 
@@ -69,7 +68,8 @@ def main() -> None:
             database = f"bench_{uuid.uuid4().hex[:8]}"
             uri = env["MONGODB_URI"].rsplit("/", 1)[0] + f"/{database}"
             settings = Settings.from_env({**env, "MONGODB_URI": uri, "REDIS_NAMESPACE": database})
-            db = connect(settings, appname="bench")
+            services = build_services(settings, build_broker(settings), appname="bench")
+            db = services.adapters.db
             try:
                 ensure_indexes(db)
                 started = time.monotonic()
@@ -77,7 +77,6 @@ def main() -> None:
                 print(
                     f"seeded {args.products} products, {total} events in {time.monotonic() - started:.1f} s"
                 )
-                services = build_services(settings, build_broker(settings), db=db)
                 rebuilder = Rebuilder(
                     db, services.projector, services.adapters.generations, services.dead_letters
                 )

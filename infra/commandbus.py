@@ -155,7 +155,7 @@ class CommandBus:
         held = self._accept(
             keys=[
                 self._statuses.key(envelope.command_id),
-                f"{self._queue}.msgs",
+                self._redis_keys.messages(COMMANDS_QUEUE),
                 self._queue,
                 self._keys.key(idempotency.scope, idempotency.key) if idempotency else "",
                 self._redis_keys.fence(envelope.command_id),

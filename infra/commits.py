@@ -23,6 +23,9 @@ from infra.mapper import Recorded
 DECIDED = "decided:"
 
 UNCHANGED = "unchanged"
+#: Stored in decision records, so spelt here for good: the command's status
+#: for a refusal is ``rejected`` too (infra/statuses.py), but a document
+#: written once keeps its value whatever the statuses are called later.
 REFUSED = "rejected"
 
 

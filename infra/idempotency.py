@@ -24,18 +24,20 @@ import redis
 
 from infra.keys import Keys
 from infra.messages import CommandEnvelope
+from infra.statuses import ACCEPTED
 
 TTL_S = 24 * 3600
 STALE_AFTER_S = 10.0
 
+#: A claim's states: its command is being accepted, or was (``ACCEPTED``,
+#: the command's own status then).
 ACCEPTING = "accepting"
-ACCEPTED = "accepted"
 
 _SWAP = """
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
 local claim = cjson.decode(current)
-if claim['token'] == ARGV[1] and claim['state'] == 'accepting' then
+if claim['token'] == ARGV[1] and claim['state'] == ARGV[3] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
@@ -103,7 +105,7 @@ class IdempotencyKeys:
         """Take a claim whose request died before queueing its command;
         None if another retry took it first."""
         fresh = replace(stale, claimed_at=self._clock(), token=uuid.uuid4().hex)
-        swapped = self._swap(keys=[self.key(scope, stale.key)], args=[stale.token, fresh.encode()])
+        swapped = self._swap(keys=[self.key(scope, stale.key)], args=[stale.token, fresh.encode(), ACCEPTING])
         return fresh if swapped else None
 
     def is_stale(self, claim: Claim) -> bool:

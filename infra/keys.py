@@ -61,7 +61,8 @@ class Keys:
     # The periodic tasks' state.
     def catch_up(self, part: str) -> str:
         """Catch-up's ``checkpoint``, ``sweep`` cursor, ``failed`` set and ``lock``."""
-        assert part in ("checkpoint", "sweep", "failed", "lock")
+        if part not in ("checkpoint", "sweep", "failed", "lock"):
+            raise ValueError(f"no catch-up key {part!r}")
         return f"{self.namespace}:catchup:{part}"
 
     @property

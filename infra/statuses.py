@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from infra import measures
-from infra.commits import Commit
 from infra.keys import Keys
 from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
 from infra.progress import to_ms
+
+if TYPE_CHECKING:
+    from infra.commits import Commit
 
 ACCEPTED = "accepted"
 SUCCEEDED = "succeeded"

@@ -50,7 +50,11 @@ class WebAdapters:
 
 def build_adapters(settings: Settings) -> WebAdapters:
     """One Redis client and one MongoDB client, shared by every adapter
-    (readiness and metrics too).  Nothing connects until first used."""
+    (readiness and metrics too; the broker that enqueues keeps a client of
+    its own, with the broker's timeouts).  Nothing connects until first
+    used.  By default both pools are larger than a process's request
+    threads (100 MongoDB connections, Redis unbounded; 32 threads), so a
+    probe does not wait for a connection behind the requests."""
     # Bounded waits: a stalled Redis must not hold a request thread for long.
     client = connect_redis(settings, socket_timeout=2, socket_connect_timeout=2)
     db = connect(settings, appname="shop-web")

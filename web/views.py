@@ -78,7 +78,9 @@ class ReadModel:
         if after is not None:
             value, last_id = after
             beyond = "$lt" if descending else "$gt"
-            query = {**where, "$or": [{field: {beyond: value}}, {field: value, "id": {beyond: last_id}}]}
+            seek = [{field: {beyond: value}}, {field: value, "id": {beyond: last_id}}]
+            # Beside the filter, unless the filter has an $or of its own.
+            query = {"$and": [where, {"$or": seek}]} if "$or" in where else {**where, "$or": seek}
         docs = list(
             self._documents.find(query, sort=[(field, direction), ("id", direction)], limit=limit + 1)
         )

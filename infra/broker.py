@@ -7,12 +7,15 @@ import logging
 import uuid
 
 import redis
+from dramatiq import Consumer, Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, default_middleware
 
+from infra.keys import Keys
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.tracing import TraceMessages
+from infra.wakeups import Wakeups, WakingConsumer
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,9 @@ def build_broker(settings: Settings, **options) -> RedisBroker:
     options.setdefault("middleware", middleware())
     options.setdefault("heartbeat_timeout", int(settings.heartbeat_timeout_s * 1000))
     client = connect_redis(settings, socket_timeout=10, socket_connect_timeout=5)
-    return ShopBroker(client=client, namespace=settings.redis_namespace, **options)
+    return ShopBroker(
+        client=client, namespace=settings.redis_namespace, wakeups=settings.consumer_wakeups, **options
+    )
 
 
 def middleware() -> list[Middleware]:
@@ -53,7 +58,41 @@ class ShopBroker(RedisBroker):
     to Redis fails for want of a connection.  Dramatiq drops what it held
     in memory then (its delayed messages, a due message it could not
     requeue), while Redis still records those messages as held by this
-    live worker, where nothing would ever put them back."""
+    live worker, where nothing would ever put them back.
+
+    Its consumers are woken by an enqueue rather than waiting out their
+    idle backoff (infra/wakeups.py): a message due now is stored, queued
+    and announced on its queue's wake channel in one transaction."""
+
+    def __init__(self, *args, wakeups: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys = Keys(self.namespace)
+        self.wakeups = Wakeups(self.client, self.keys) if wakeups else None
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
+        if self.wakeups is None or queue_name.endswith(".DQ"):  # a delayed one is due by time
+            return super().consume(queue_name, prefetch, timeout)
+        return WakingConsumer(self, queue_name, prefetch, timeout, self.wakeups.event(queue_name))
+
+    def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
+        if delay is not None:
+            return super().enqueue(message, delay=delay)
+        # As Dramatiq's enqueue (its ``enqueue`` command stores the message
+        # in the queue's hash and pushes its id), with the wake-up beside.
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        queue, message_id = message.queue_name, message.options["redis_message_id"]
+        self.emit_before("enqueue", message, delay)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.messages(queue), message_id, message.encode())
+        pipe.rpush(self.keys.queue(queue), message_id)
+        pipe.publish(self.keys.wake(queue), b"")
+        try:
+            pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            new_identity(self, f"Redis unreachable (enqueue on {queue})")
+            raise
+        self.emit_after("enqueue", message, delay)
+        return message
 
     def _dispatch(self, command):
         dispatch = super()._dispatch(command)

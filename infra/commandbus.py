@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 #: KEYS: status, queue's message hash, queue, idempotency key ('' if none),
 #: the command's fence.
-#: ARGV: status record, its TTL, message id, message, claim, the claim's TTL.
+#: ARGV: status record, its TTL, message id, message, claim, the claim's TTL,
+#: the queue's wake channel (infra/wakeups.py).
 #: A fenced command (its request answered "not queued" already, when this
 #: call was late) is not accepted.
 #: The message goes where Dramatiq's Redis broker puts one (its
@@ -49,6 +50,7 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('PUBLISH', ARGV[7], '')
 return false
 """
 
@@ -167,6 +169,7 @@ class CommandBus:
                 message.encode(),
                 claim.encode() if claim else "",
                 TTL_S,
+                self._redis_keys.wake(COMMANDS_QUEUE),
             ],
         )
         if held in (b"fenced", "fenced"):

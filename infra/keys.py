@@ -86,6 +86,11 @@ class Keys:
         """``queue``'s dead-lettered messages (a sorted set)."""
         return f"{self.namespace}:{xq_name(queue)}"
 
+    def wake(self, queue: str) -> str:
+        """The channel an enqueue on ``queue`` publishes on, waking its idle
+        consumers (infra/wakeups.py)."""
+        return f"{self.namespace}:wake:{queue}"
+
     @property
     def acks(self) -> str:
         """The pattern of the workers' unacknowledged-message sets."""

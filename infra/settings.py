@@ -54,6 +54,9 @@ class Settings:
     #: ``WORKER_HEARTBEAT_TIMEOUT``: a worker silent this long is taken for
     #: dead and its unacknowledged messages go to another.
     heartbeat_timeout_s: float = 45.0
+    #: ``CONSUMER_WAKEUPS=off``: idle consumers only poll (Dramatiq's backoff,
+    #: up to a second) instead of being woken by each enqueue.
+    consumer_wakeups: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             allow_anonymous=environ.get("ALLOW_ANONYMOUS") in ("1", "true", "yes"),
             catch_up_interval_s=_seconds(environ, "CATCH_UP_INTERVAL"),
             heartbeat_timeout_s=_seconds(environ, "WORKER_HEARTBEAT_TIMEOUT"),
+            consumer_wakeups=_on_off(environ, "CONSUMER_WAKEUPS"),
             rebuild_lease_s=_seconds(environ, "REBUILD_LEASE"),
             max_waits=max(1, _whole(environ, "WEB_THREADS") * 3 // 4) if waits is None else waits,
         )
@@ -159,6 +163,7 @@ SETTINGS_VARIABLES = (
     Variable("CATCH_UP_INTERVAL", "15", "Seconds between catch-up passes that heal read models"),
     Variable("WORKER_HEARTBEAT_TIMEOUT", "45", "Seconds of silence after which a worker is taken for dead"),
     Variable("REBUILD_LEASE", "30", "Seconds a rebuild holds its new generation without renewing"),
+    Variable("CONSUMER_WAKEUPS", "on", "off: idle workers poll for messages instead of being woken"),
 )
 
 #: What the Procfile's commands, the entry points and ``make run`` read
@@ -203,6 +208,13 @@ class _Declared(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._defaults)
+
+
+def _on_off(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ[name]
+    if raw not in ("on", "off"):
+        raise ConfigurationError(f"{name} must be on or off")
+    return raw == "on"
 
 
 def _tls_verify(raw: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra import otel
-from infra.settings import PROCESS_VARIABLES, SETTINGS_VARIABLES, Settings
+from infra.settings import PROCESS_VARIABLES, SETTINGS_VARIABLES, ConfigurationError, Settings
 from tests.unit.repository import ROOT, packages, procfile
 
 DECLARED = {variable.name: variable for variable in SETTINGS_VARIABLES + PROCESS_VARIABLES + otel.VARIABLES}
@@ -160,6 +160,13 @@ def test_a_set_variable_overrides_its_declared_default():
     settings = Settings.from_env({**REQUIRED, "MAX_QUEUE_DEPTH": "7", "WEB_THREADS": "8"})
     assert (settings.max_queue_depth, settings.max_waits) == (7, 6)
     assert Settings.from_env({**REQUIRED, "MAX_WAITING_REQUESTS": "0"}).max_waits == 0
+
+
+def test_consumer_wakeups_are_on_unless_turned_off_and_nothing_else_is_taken():
+    assert Settings.from_env(REQUIRED).consumer_wakeups is True
+    assert Settings.from_env({**REQUIRED, "CONSUMER_WAKEUPS": "off"}).consumer_wakeups is False
+    with pytest.raises(ConfigurationError, match="CONSUMER_WAKEUPS must be on or off"):
+        Settings.from_env({**REQUIRED, "CONSUMER_WAKEUPS": "false"})
 
 
 def test_the_procfile_reads_declared_variables_with_the_declared_defaults():

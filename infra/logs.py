@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -68,13 +69,20 @@ def json_handler(stream) -> logging.Handler:
     return handler
 
 
-def configure(service: str, level: int = logging.INFO) -> None:
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def configure(service: str, level: int | None = None) -> None:
     """Send this process's logs to stdout as JSON lines, and turn what
-    would reach stderr unlogged into JSON lines as well."""
+    would reach stderr unlogged into JSON lines as well.  The level is
+    ``level``, else ``LOG_LEVEL`` (INFO unless set)."""
     bind_static(service=service)
     root = logging.getLogger()
     root.handlers[:] = [json_handler(sys.stdout)]
-    root.setLevel(level)
+    named = (os.environ.get("LOG_LEVEL") or "INFO").upper()
+    root.setLevel(level if level is not None else getattr(logging, named if named in LEVELS else "INFO"))
+    if level is None and named not in LEVELS:
+        logging.warning("LOG_LEVEL=%s is not one of %s; logging at INFO", named, ", ".join(LEVELS))
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught

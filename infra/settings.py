@@ -179,6 +179,7 @@ PROCESS_VARIABLES = (
     Variable("DRAMATIQ_PROMETHEUS", None, "1: worker and projector start Dramatiq's Prometheus exporter"),
     Variable("PROMETHEUS_MULTIPROC_DIR", None, "Folder where web's processes share metrics"),
     Variable("DATA_DIR", ".data", "Where make run's embedded servers keep their files"),
+    Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR: the lowest level every process logs"),
     Variable("SHOP_SERVICE", "worker", "Set by workers.serve: the process type Dramatiq's processes log as"),
 )
 

@@ -87,10 +87,9 @@ def accept(
             detail="the first request with this Idempotency-Key is still being accepted",
             headers={"Retry-After": "1"},
         ) from None
-    log.info(
-        "queued %s %s", envelope.type, accepted.response["command_id"],
-        extra={"command_id": accepted.response["command_id"], "replayed": accepted.replayed},
-    )  # fmt: skip
+    # Said by the request's one log line (web.requestlog).
+    req.context.command_id = accepted.response["command_id"]
+    req.context.queued = (envelope.type, accepted.replayed)
     if not accepted.replayed:
         COMMANDS_ACCEPTED.labels(type=envelope.type).inc()
     resp.status = falcon.HTTP_202

@@ -32,9 +32,15 @@ class RequestLog:
     ) -> None:
         resp.set_header("X-Request-Id", req.context.request_id)
         status = resp.status_code if hasattr(resp, "status_code") else int(str(resp.status)[:3])
+        queued = getattr(req.context, "queued", None)
+        detail = {}
+        if queued is not None:
+            detail = {"command_type": queued[0], "replayed": queued[1]}
         log.info(
-            "%s %s %s", req.method, req.path, status,
+            "%s %s %s%s", req.method, req.path, status,
+            f" queued {queued[0]} {req.context.command_id}" if queued else "",
             extra={
+                **detail,
                 "method": req.method,
                 "path": req.path,
                 "route": req.uri_template,

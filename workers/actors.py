@@ -162,10 +162,19 @@ def declare(
             then=lambda exc: services().commands.give_up(command, exc),
         ):
             outcome = services().commands.handle(command)
+            # The one line a command writes at INFO: its outcome, with what
+            # it changed and what it set off.
             log.info(
-                "command %s %s", command.type, outcome.status,
-                extra={"stream_id": command.stream_id, "version": outcome.version, "status": outcome.status},
-            )  # fmt: skip
+                "command %s %s%s", command.type, outcome.status,
+                f" ({outcome.error.code})" if outcome.error else "",
+                extra={
+                    "stream_id": command.stream_id,
+                    "version": outcome.version,
+                    "status": outcome.status,
+                    "error_code": outcome.error.code if outcome.error else None,
+                    "follow_ups": list(outcome.follow_ups),
+                },
+            )
 
     def project_stream(note: dict) -> None:
         """Bring one stream's read model up to the version ``note`` announces."""

@@ -9,7 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain import process
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
@@ -95,6 +95,8 @@ class Outcome:
     commit: Commit | None = None
     version: int | None = None
     error: Refusal | None = None
+    #: The ids of the follow-up commands this delivery sent.
+    follow_ups: tuple[str, ...] = ()
 
 
 class CommandHandler:
@@ -130,12 +132,9 @@ class CommandHandler:
             return Outcome(known["status"], version=known["version"])
         decided = self._decide(command_from_dict(envelope.type, envelope.payload), envelope)
         if isinstance(decided, Commit):
-            log.info(
-                "committed %s versions %s-%s", decided.stream_id, decided.version_from, decided.version_to,
-                extra={"stream_id": decided.stream_id, "version": decided.version_to},
-            )  # fmt: skip
-        self.dispatch(decided, envelope)
-        return outcome_of(decided)
+            log.debug("committed %s to version %s", decided.stream_id, decided.version_to)
+        sent = self.dispatch(decided, envelope)
+        return replace(outcome_of(decided), follow_ups=tuple(e.command_id for e in sent))
 
     def _decide(self, command: Command, envelope: CommandEnvelope) -> Commit | Decision:
         """The command's decision, recorded in the store: its commit, or a
@@ -146,7 +145,7 @@ class CommandHandler:
                 self._claim_sku(command, envelope)
             return self._commit(command, envelope)
         except DomainError as rejection:
-            log.info("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
+            log.debug("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
             refusal = self._decision(
                 envelope, REFUSED, 0, {"code": rejection.code, "detail": rejection.detail}
             )
@@ -183,7 +182,9 @@ class CommandHandler:
             trace_context=carrier(),
         )
 
-    def dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope | None = None) -> None:
+    def dispatch(
+        self, decided: Commit | Decision, envelope: CommandEnvelope | None = None
+    ) -> list[CommandEnvelope]:
         """Hand over everything a decision calls for, then its status: for a
         commit, its follow-up commands and its announcement to the read
         side; for a refusal, the process manager's answer to it.
@@ -193,25 +194,29 @@ class CommandHandler:
         line): follow-ups have ids derived from their cause, so a second
         copy takes effect once, and the status is written only after what
         it vouches for was sent.
+
+        Returns:
+          The follow-up commands sent.
         """
         envelope = envelope or envelope_of(decided)
         name = f"dispatch {decided.stream_type}"
         with tracer.start_as_current_span(name, attributes=span_attributes(decided)):
-            self._dispatch(decided, envelope)
+            return self._dispatch(decided, envelope)
 
-    def _dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope) -> None:
+    def _dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope) -> list[CommandEnvelope]:
         if isinstance(decided, Decision):
             if decided.outcome == REFUSED:
                 command = command_from_dict(decided.command_type, decided.payload)
-                self._send(self._after_rejection(command, envelope, decided.error["code"]))
+                sent = self._send(self._after_rejection(command, envelope, decided.error["code"]))
                 self._statuses.finish(envelope, REJECTED, error=decided.error)
-            else:
-                self._statuses.finish(envelope, SUCCEEDED, version=decided.version)
-            return
-        self._send(self._after_commit(decided))
+                return sent
+            self._statuses.finish(envelope, SUCCEEDED, version=decided.version)
+            return []
+        sent = self._send(self._after_commit(decided))
         self._publisher.publish(decided)
-        log.info("announced %s version %s", decided.stream_id, decided.version_to)
+        log.debug("announced %s version %s", decided.stream_id, decided.version_to)
         self._statuses.finish(envelope, SUCCEEDED, version=decided.version_to, commit=decided)
+        return sent
 
     def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
         """The follow-up commands the commit's events call for."""
@@ -238,13 +243,11 @@ class CommandHandler:
             causation_id=commit_like.command_id,
         )
 
-    def _send(self, envelopes: list[CommandEnvelope]) -> None:
+    def _send(self, envelopes: list[CommandEnvelope]) -> list[CommandEnvelope]:
         for envelope in envelopes:
             self._publisher.send(envelope)
-            log.info(
-                "sent follow-up %s %s", envelope.type, envelope.command_id,
-                extra={"follow_up_id": envelope.command_id, "stream_id": envelope.stream_id},
-            )  # fmt: skip
+            log.debug("sent follow-up %s %s", envelope.type, envelope.command_id)
+        return envelopes
 
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.

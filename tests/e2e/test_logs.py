@@ -60,12 +60,19 @@ def test_one_request_id_follows_an_order_through_every_process(stack):
     processes = {r["_file"] for r in story}
     messages = " | ".join(r["message"] for r in story)
     assert {"web", "worker", "projector"} <= processes, messages
-    assert any(r["message"].startswith("POST /orders") for r in story)
-    assert any(r["message"].startswith("queued PlaceOrder") for r in story)
-    assert any(r["message"].startswith("committed") for r in story)
-    assert any(r["message"].startswith("sent follow-up ReserveStock") for r in story)
+    # web: one line for the request, naming the command it queued
+    [post] = [r for r in story if r["message"].startswith("POST /orders")]
+    assert post["message"] == f"POST /orders 202 queued PlaceOrder {post['command_id']}"
+    assert post["command_type"] == "PlaceOrder" and post["replayed"] is False
+    # worker: one line per command, its outcome, naming the follow-ups it sent
+    [placed] = [r for r in story if r["message"].startswith("command PlaceOrder")]
+    assert placed["message"] == "command PlaceOrder succeeded" and placed["version"] == 1
+    assert len(placed["follow_ups"]) == 1
+    follow_up = [r for r in story if r.get("command_id") == placed["follow_ups"][0]]
+    assert [r["message"] for r in follow_up if r["_file"] == "worker"] == ["command ReserveStock succeeded"]
     assert any(r["message"].startswith("command MarkLineReserved") for r in story)
     assert any(r["message"].startswith("projected") for r in story)
+    assert not any(r["message"].startswith(("committed", "announced", "sent follow-up")) for r in story)
     # every line of it names its command
     assert all(r.get("command_id") for r in story if r["_file"] != "web" or "queued" in r["message"])
     # an unsafe request id is replaced, not echoed

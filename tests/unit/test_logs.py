@@ -4,7 +4,10 @@ import io
 import json
 import logging
 import re
+import sys
 import traceback
+
+import pytest
 
 from infra import logs
 
@@ -70,3 +73,33 @@ def test_a_failing_handler_does_not_send_logging_round_and_round():
     finally:
         logs.sys.stderr = saved
     assert "--- Logging error ---" in err.getvalue()
+
+
+@pytest.fixture
+def root_logging():
+    """The root logger as the test found it, afterwards."""
+    root = logging.getLogger()
+    handlers, level, hook = root.handlers[:], root.level, sys.excepthook
+    yield root
+    root.handlers[:], sys.excepthook = handlers, hook
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+@pytest.mark.parametrize(
+    "given, level", [(None, logging.INFO), ("debug", logging.DEBUG), ("WARNING", logging.WARNING)]
+)
+def test_log_level_sets_the_lowest_level_every_process_logs(monkeypatch, root_logging, given, level):
+    if given is None:
+        monkeypatch.delenv("LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("LOG_LEVEL", given)
+    logs.configure("worker")
+    assert root_logging.level == level
+
+
+def test_an_unknown_log_level_logs_at_info_and_says_so(monkeypatch, root_logging, capsys):
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    logs.configure("worker")
+    assert root_logging.level == logging.INFO
+    assert "LOG_LEVEL=LOUD is not one of DEBUG, INFO, WARNING, ERROR" in capsys.readouterr().out

@@ -69,6 +69,11 @@ class ShopBroker(RedisBroker):
         self.keys = Keys(self.namespace)
         self.wakeups = Wakeups(self.client, self.keys) if wakeups else None
 
+    def close(self) -> None:
+        if self.wakeups is not None:
+            self.wakeups.stop()
+        super().close()
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         if self.wakeups is None or queue_name.endswith(".DQ"):  # a delayed one is due by time
             return super().consume(queue_name, prefetch, timeout)

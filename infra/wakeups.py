@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import redis
 from dramatiq.broker import MessageProxy
@@ -44,6 +43,7 @@ class Wakeups:
         self._changed = threading.Event()
         #: Set while subscribed to every queue's channel asked for so far.
         self.listening = threading.Event()
+        self._stopped = threading.Event()
 
     def event(self, queue: str) -> threading.Event:
         """The event set whenever a message is enqueued on ``queue``."""
@@ -57,25 +57,31 @@ class Wakeups:
                 self._thread.start()
             return self._events[queue]
 
+    def stop(self) -> None:
+        """End the subscription (within a second): the broker is closing."""
+        self._stopped.set()
+        for event in list(self._events.values()):
+            event.set()
+
     def _listen(self) -> None:
         failures = 0
-        while True:
+        while not self._stopped.is_set():
             try:
                 self._subscribed()
                 failures = 0
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                failures, backoff_ms = compute_backoff(failures, factor=100, max_backoff=5_000)
+                failures, backoff_ms = compute_backoff(failures, factor=100, max_backoff=5_000, jitter=False)
                 log.debug("wake-ups paused (%s); consumers poll meanwhile", exc)
-                time.sleep(backoff_ms / 1000)
+                self._stopped.wait(backoff_ms / 1000)
             except Exception:  # never let the thread die: consumers would only poll
                 log.exception("wake-ups listener failed; restarting it")
-                time.sleep(1)
+                self._stopped.wait(1)
 
     def _subscribed(self) -> None:
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
             by_channel: dict[bytes, threading.Event] = {}
-            while True:
+            while not self._stopped.is_set():
                 if self._changed.is_set() or not by_channel:
                     self._changed.clear()
                     with self._lock:

@@ -9,6 +9,7 @@ import threading
 import time
 
 from domain.commands import AdjustStock
+from infra.broker import build_broker
 from infra.commandbus import CommandBus
 from infra.idempotency import IdempotencyKeys
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE, CommandEnvelope, command_message
@@ -71,3 +72,17 @@ def test_a_delayed_message_does_not_wake_anyone_before_it_is_due(broker):
     woke, _ = returns_within(consumer, lambda: broker.enqueue(message, delay=60_000), 1.0)
     assert not woke
     consumer.close()
+
+
+def test_closing_the_broker_ends_its_subscription(settings):
+    # Given a broker whose consumer started the wake-up listener
+    broker = build_broker(settings)
+    consumer = broker.consume(COMMANDS_QUEUE, prefetch=1, timeout=1_000)
+    assert broker.wakeups.listening.wait(5)
+    [listener] = [t for t in threading.enumerate() if t is broker.wakeups._thread]
+    # When the broker closes
+    consumer.close()
+    broker.close()
+    # I expect the listener gone within its one-second poll
+    listener.join(3)
+    assert not listener.is_alive()

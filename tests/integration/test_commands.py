@@ -117,11 +117,14 @@ def test_one_message_delivered_twice_gives_one_commit(broker, worker, services, 
 
 
 def test_a_duplicate_sku_is_rejected(broker, worker, services, db):
+    # Given a product created with SKU MUG-1 (the worker's threads take
+    # messages side by side: the second create is sent once the first is done)
     first, second = create(command_id="c1"), create(product_id=OTHER, command_id="c2")
     for envelope in (first, second):
         services.commands._statuses.accept(envelope)
         broker.enqueue(command_message(envelope))
-    broker.join("commands", timeout=20_000)
+        broker.join("commands", timeout=20_000)
+        worker.join()
     broker.join("projections", timeout=20_000)
     worker.join()
     rejected = services.commands._statuses.get("c2")

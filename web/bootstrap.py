@@ -62,6 +62,7 @@ def build_adapters(settings: Settings) -> WebAdapters:
     statuses = CommandStatuses(client, namespace=namespace, ttl_s=settings.command_status_ttl_s)
     progress = Progress(client, namespace=namespace)
     generations = Generations(db)
+    letters = DeadLetters(db, generations)
     return WebAdapters(
         command_bus=CommandBus(
             build_broker(settings),
@@ -77,7 +78,7 @@ def build_adapters(settings: Settings) -> WebAdapters:
         progress=progress,
         hub=SignalHub(client, progress.channel),
         ready_checks={"redis": client.ping, "mongodb": lambda: ping(db)},
-        scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(DeadLetters(db, generations))),
+        scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(letters)),
     )
 
 

@@ -18,12 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,58 +28,12 @@ from pathlib import Path
 
 import redis
 import requests
-from honcho.environ import parse_procfile
 
-from infra.embedded import env_with_servers, free_port
+from bench.stack import ROOT, Stack, embedded, release
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-PROCFILE = parse_procfile((ROOT / "Procfile").read_text()).processes
 VARIANTS = ("on", "off")
-
-
-class Stack:
-    """The Procfile's web, worker and projector, in process groups of their own."""
-
-    def __init__(self, env: dict[str, str], logs: Path, wakeups: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "PORT": str(self.port), "CONSUMER_WAKEUPS": wakeups}
-        self.processes = [
-            subprocess.Popen(
-                ["sh", "-c", PROCFILE[name]],
-                cwd=ROOT,
-                env=self.env,
-                start_new_session=True,
-                stdout=open(logs / f"{name}-{wakeups}.log", "ab"),
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            for name in ("web", "worker", "projector")
-        ]
-
-    def wait_until_serving(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url + "/health", timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError("web did not answer in time")
-
-    def stop(self) -> None:
-        for process in self.processes:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def create_and_wait(session: requests.Session, url: str, due: float) -> float | None:
@@ -162,21 +111,13 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
 
     results: dict[str, dict[str, list[dict]]] = {v: {"idle": []} for v in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
-        env, servers = env_with_servers(dict(os.environ), Path(tmp))
-        env.update(
-            PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-            WEB_HOST="127.0.0.1", ALLOW_ANONYMOUS="1", CURSOR_SECRET=secrets.token_urlsafe(32),
-            REDIS_NAMESPACE=f"bench-{uuid.uuid4().hex[:8]}",
-        )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp)) as env:
         client = connect_redis(Settings.from_env(env))
         try:
-            subprocess.run(
-                ["sh", "-c", PROCFILE["release"]], cwd=ROOT, env=env, check=True, capture_output=True
-            )
+            release(env)
             for round_ in range(1, args.rounds + 1):
                 for variant in VARIANTS if round_ % 2 else reversed(VARIANTS):
-                    stack = Stack(env, Path(tmp), variant)
+                    stack = Stack({**env, "CONSUMER_WAKEUPS": variant}, Path(tmp), variant)
                     try:
                         stack.wait_until_serving()
                         load(stack.url, 5, 2)  # warm up: connections, imports, scripts
@@ -192,8 +133,6 @@ def main() -> None:
                         stack.stop()
         finally:
             client.close()
-            for server in reversed(servers):
-                server.stop()
 
     print(f"\nlag from the scheduled send to the read model, medians of {args.rounds} rounds (ms)")
     header = ["rate", "wakeups on: p50 / p99 / max", "off (polling): p50 / p99 / max", "p99 off/on"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from dramatiq.broker import MessageProxy
@@ -106,11 +107,19 @@ class Wakeups:
 
 class WakingConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, waiting on its queue's wake event where
-    Dramatiq's sleeps."""
+    Dramatiq's sleeps.
 
-    def __init__(self, broker, queue_name: str, prefetch: int, timeout: int, wake: threading.Event):
+    A fetch that returns fewer messages than it asked for has emptied the
+    queue: while the listener is subscribed, nothing new can arrive without
+    setting the event, so the consumer waits for it (up to the worker
+    timeout) instead of fetching again and again with Dramatiq's growing
+    backoff.  Without a listener it polls as Dramatiq does."""
+
+    def __init__(self, broker, queue_name: str, prefetch: int, timeout: int, wakeups: Wakeups):
         super().__init__(broker, queue_name, prefetch, timeout)
-        self._wake = wake
+        self._wakeups = wakeups
+        self._wake = wakeups.event(queue_name)
+        self._drained = False
 
     def __next__(self):
         try:
@@ -123,16 +132,31 @@ class WakingConsumer(_RedisConsumer):
                     message = Message.decode(data)
                     self.queued_message_ids.add(message.message_id)
                     return MessageProxy(message)
-                # Cleared before the fetch: a message enqueued after it sets
-                # the event again, and the wait below returns at once.
-                self._wake.clear()
-                if self.outstanding_message_count < self.prefetch:
-                    self.message_cache = self.broker.do_fetch(
-                        self.queue_name, self.prefetch - self.outstanding_message_count
-                    )
-                if not self.message_cache:
-                    self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-                    self._wake.wait(backoff_ms / 1000)
+                listening = self._wakeups.listening.is_set()
+                if self._wake.is_set() or not (self._drained and listening):
+                    if self.outstanding_message_count >= self.prefetch:
+                        # Every prefetched message is still at work: look
+                        # again after Dramatiq's backoff.
+                        self._drained = False
+                        self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                        time.sleep(backoff_ms / 1000)
+                        return None
+                    # Cleared before the fetch: a message enqueued after it
+                    # sets the event again, and the wait below returns at once.
+                    self._wake.clear()
+                    asked = self.prefetch - self.outstanding_message_count
+                    self.message_cache = self.broker.do_fetch(self.queue_name, asked)
+                    self._drained = len(self.message_cache) < asked
+                    if self.message_cache:
+                        continue
+                if self._drained and listening:
+                    # Until an enqueue wakes it, or the timeout, when a fetch
+                    # also keeps this worker's heartbeat going.
+                    self._wake.wait(self.timeout / 1000)
+                    self._drained = False
                     return None
+                self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                self._wake.wait(backoff_ms / 1000)
+                return None
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None

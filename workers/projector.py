@@ -13,6 +13,8 @@ stream with :meth:`Projector.replayed`."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -66,6 +68,38 @@ def behind(stream_type: str, stream_id: str, version: int) -> dict[str, Any]:
     return {"stream_id": stream_id, "stream_type": stream_type, "version_from": -1, "version_to": version}
 
 
+#: How many documents a projector remembers as it last wrote them.
+REMEMBERED = 2_000
+
+
+class LastWritten:
+    """The documents this process wrote last, by collection and stream (the
+    ``remembered`` most recent), so that the next notification of a stream
+    folds onto its copy instead of reading it back.  A copy is handed out
+    once (``take``): it comes back only with the next successful write, so
+    a fold that fails or a write that loses a race leaves nothing stale."""
+
+    def __init__(self, remembered: int):
+        self._remembered = remembered
+        self._docs: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, collection: str, stream_id: str, version: int) -> dict[str, Any] | None:
+        """The copy of the stream's document if it is at ``version``."""
+        with self._lock:
+            doc = self._docs.pop((collection, stream_id), None)
+        return doc if doc is not None and doc["version"] == version else None
+
+    def keep(self, collection: str, stream_id: str, doc: dict[str, Any]) -> None:
+        if self._remembered <= 0:
+            return
+        with self._lock:
+            self._docs[(collection, stream_id)] = doc
+            self._docs.move_to_end((collection, stream_id))
+            while len(self._docs) > self._remembered:
+                self._docs.popitem(last=False)
+
+
 class Projector:
     def __init__(
         self,
@@ -76,19 +110,22 @@ class Projector:
         generations: Generations | None = None,
         views: dict[str, tuple[str, View]] | None = None,
         max_races: int = 10,
+        remembered: int = REMEMBERED,
     ):
         self._store = store
         self._progress = progress
         self._generations = generations or Generations(db)
         self._views = views or VIEWS
         self._max_races = max_races
+        self._written = LastWritten(remembered)
 
     def project(self, note: dict[str, Any]) -> Applied:
         """Bring the stream's document up to at least ``note["version_to"]``,
         in the active generation of its read model and in one being rebuilt.
 
-        On the usual path this is one read and one write; a document that
-        missed earlier notifications is filled from the event store.
+        On the usual path this is one write (one read and one write when
+        another process wrote the version before); a document that missed
+        earlier notifications is filled from the event store.
         """
         name, view = self._views[note["stream_type"]]
         active, *building = self._generations.targets(name)
@@ -120,9 +157,15 @@ class Projector:
     def project_into(self, collection: Collection, view: View, note: dict[str, Any]) -> Applied:
         stream_id = note["stream_id"]
         # Nothing precedes a stream's first commit: skip the read and let
-        # the ``_id`` index say whether the document exists already.
+        # the ``_id`` index say whether the document exists already.  Nor
+        # is a read needed when this process wrote the version the note
+        # follows: the write is conditional on the document still being
+        # there, so a copy another process moved on costs a read after all.
         doc: dict[str, Any] | None = None
         known = note["version_from"] == 1
+        if not known and note["version_from"] > 1:
+            doc = self._written.take(collection.name, stream_id, note["version_from"] - 1)
+            known = doc is not None
         for _ in range(self._max_races):
             if not known:
                 doc = collection.find_one({"_id": stream_id})
@@ -145,6 +188,7 @@ class Projector:
             if new["version"] == current:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
+                self._written.keep(collection.name, stream_id, new)
                 return Applied(new["version"], changed=True, updated_at=new["updated_at"])
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 

@@ -4,16 +4,22 @@ namespace."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections.abc import Sequence
 
 import redis
 from dramatiq import Consumer, Message
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Middleware, default_middleware
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import CurrentMessage, Middleware, default_middleware
 
 from infra.keys import Keys
 from infra.redisclient import connect_redis
 from infra.settings import Settings
+from infra.steps import Step, Steps
 from infra.tracing import TraceMessages
 from infra.wakeups import Wakeups, WakingConsumer
 
@@ -53,6 +59,24 @@ def new_identity(broker: RedisBroker, why: str) -> None:
     log.warning("%s: messages this worker held come back after the heartbeat timeout", why)
 
 
+#: A step (infra/steps.py): store a message in its queue's hash, queue its
+#: id, and wake the queue's idle consumers (as Dramatiq's ``enqueue``, with
+#: the wake-up beside).
+ENQUEUE = """
+redis.call('HSET', K[1], A[1], A[2])
+redis.call('RPUSH', K[2], A[1])
+redis.call('PUBLISH', K[3], '')
+"""
+
+#: A step: acknowledge a message, as Dramatiq's ``ack`` does (the worker's
+#: heartbeat, then the message leaves the worker's unacknowledged set and
+#: its queue's hash).
+ACK = """
+redis.call('ZADD', K[1], A[1], A[2])
+if redis.call('SREM', K[2], A[3]) > 0 then redis.call('HDEL', K[3], A[3]) end
+"""
+
+
 class ShopBroker(RedisBroker):
     """Dramatiq's Redis broker, which takes a new identity whenever a call
     to Redis fails for want of a connection.  Dramatiq drops what it held
@@ -62,12 +86,23 @@ class ShopBroker(RedisBroker):
 
     Its consumers are woken by an enqueue rather than waiting out their
     idle backoff (infra/wakeups.py): a message due now is stored, queued
-    and announced on its queue's wake channel in one transaction."""
+    and announced on its queue's wake channel in one step.
+
+    What a message's actor hands over when it succeeds (the messages it
+    sends, the records it writes: ``hand_over``) is run with the message's
+    acknowledgement, in one atomic round trip: the handover and the ack
+    happen together or not at all, and a message whose ack is lost (a
+    worker killed, Redis restarting) comes back and hands over again."""
 
     def __init__(self, *args, wakeups: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.keys = Keys(self.namespace)
+        self.steps = Steps(self.client)
         self.wakeups = Wakeups(self.client, self.keys) if wakeups else None
+        #: Steps (and the messages they queue) waiting for a message's ack,
+        #: by its Redis message id.
+        self._with_ack: dict[str, tuple[list[Step], list[Message]]] = {}
+        self._with_ack_lock = threading.Lock()
 
     def close(self) -> None:
         if self.wakeups is not None:
@@ -76,28 +111,92 @@ class ShopBroker(RedisBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         if self.wakeups is None or queue_name.endswith(".DQ"):  # a delayed one is due by time
-            return super().consume(queue_name, prefetch, timeout)
-        return WakingConsumer(self, queue_name, prefetch, timeout, self.wakeups.event(queue_name))
+            return SettlingConsumer(self, queue_name, prefetch, timeout)
+        return WakingSettlingConsumer(self, queue_name, prefetch, timeout, self.wakeups)
+
+    def prepare(self, message: Message) -> tuple[Message, Step]:
+        """``message`` with its Redis id, ready to go, and the step that
+        queues it: Dramatiq's ``before_enqueue`` hooks have run, and
+        ``after_enqueue`` runs once the step has (``enqueued``)."""
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        self.emit_before("enqueue", message, None)
+        queue, message_id = message.queue_name, message.options["redis_message_id"]
+        step = Step(
+            "enqueue",
+            ENQUEUE,
+            keys=(self.keys.messages(queue), self.keys.queue(queue), self.keys.wake(queue)),
+            args=(message_id, message.encode()),
+        )
+        return message, step
+
+    def enqueued(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.emit_after("enqueue", message, None)
 
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
         if delay is not None:
             return super().enqueue(message, delay=delay)
-        # As Dramatiq's enqueue (its ``enqueue`` command stores the message
-        # in the queue's hash and pushes its id), with the wake-up beside.
-        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
-        queue, message_id = message.queue_name, message.options["redis_message_id"]
-        self.emit_before("enqueue", message, delay)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.messages(queue), message_id, message.encode())
-        pipe.rpush(self.keys.queue(queue), message_id)
-        pipe.publish(self.keys.wake(queue), b"")
-        try:
-            pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError):
-            new_identity(self, f"Redis unreachable (enqueue on {queue})")
-            raise
-        self.emit_after("enqueue", message, delay)
+        message, step = self.prepare(message)
+        self.run([step], what=f"enqueue on {message.queue_name}")
+        self.enqueued([message])
         return message
+
+    def run(self, steps: Sequence[Step], *, what: str) -> list[int]:
+        """Run ``steps`` now, in one round trip."""
+        try:
+            return self.steps.run(steps)
+        except (redis.ConnectionError, redis.TimeoutError):
+            new_identity(self, f"Redis unreachable ({what})")
+            raise
+
+    def hand_over(self, steps: Sequence[Step], messages: Sequence[Message] = (), *, what: str) -> None:
+        """Run ``steps`` (which queue ``messages``, prepared) with the
+        acknowledgement of the message this thread is processing, if it has
+        one; else now."""
+        current = CurrentMessage.get_current_message()
+        message_id = current.options.get("redis_message_id") if current is not None else None
+        if message_id is None:
+            self.run(steps, what=what)
+            self.enqueued(messages)
+            return
+        with self._with_ack_lock:
+            waiting, queued = self._with_ack.setdefault(message_id, ([], []))
+            waiting.extend(steps)
+            queued.extend(messages)
+
+    def settle(self, consumer: _RedisConsumer, message: MessageProxy, *, ack: bool) -> bool:
+        """Run what waits for ``message``'s settlement: with its ack in one
+        round trip (True), or alone before a nack (False: the caller then
+        nacks).  Raises ``ConnectionClosed`` when Redis is away (Dramatiq
+        tries the settlement again)."""
+        message_id = message.options["redis_message_id"]
+        with self._with_ack_lock:
+            waiting, queued = self._with_ack.get(message_id, ([], []))
+            steps = list(waiting)
+        if not steps:
+            return False
+        if ack:
+            queue = consumer.queue_name
+            steps.append(
+                Step(
+                    "ack",
+                    ACK,
+                    keys=(
+                        self.keys.heartbeats,
+                        self.keys.unacked(self.broker_id, queue),
+                        self.keys.messages(queue),
+                    ),
+                    args=(current_millis(), self.broker_id, message_id),
+                )
+            )
+        try:
+            self.steps.run(steps)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+        with self._with_ack_lock:
+            self._with_ack.pop(message_id, None)
+        self.enqueued(queued)
+        return ack
 
     def _dispatch(self, command):
         dispatch = super()._dispatch(command)
@@ -110,3 +209,30 @@ class ShopBroker(RedisBroker):
                 raise
 
         return guarded
+
+
+class Settling:
+    """A consumer whose ack carries what the message's actor handed over
+    (``ShopBroker.hand_over``); a nack runs it first, apart."""
+
+    broker: ShopBroker
+
+    def ack(self, message):
+        try:
+            if self.broker.settle(self, message, ack=True):
+                return
+        finally:
+            self.queued_message_ids.discard(message.message_id)
+        super().ack(message)
+
+    def nack(self, message):
+        self.broker.settle(self, message, ack=False)
+        super().nack(message)
+
+
+class SettlingConsumer(Settling, _RedisConsumer):
+    """Dramatiq's Redis consumer, settling as above."""
+
+
+class WakingSettlingConsumer(Settling, WakingConsumer):
+    """The woken consumer, settling as above."""

@@ -95,3 +95,13 @@ class Keys:
     def acks(self) -> str:
         """The pattern of the workers' unacknowledged-message sets."""
         return f"{self.namespace}:__acks__.*"
+
+    def unacked(self, worker_id: str, queue: str) -> str:
+        """The ids of the messages worker ``worker_id`` took from ``queue``
+        and has not acknowledged yet."""
+        return f"{self.namespace}:__acks__.{worker_id}.{queue}"
+
+    @property
+    def heartbeats(self) -> str:
+        """The workers' last heartbeats (a sorted set of worker ids)."""
+        return f"{self.namespace}:__heartbeats__"

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
-from dramatiq import Broker
 
 from domain.commands import Command
 from infra import mapper
@@ -119,16 +118,3 @@ def notification_message(commit: Commit) -> dramatiq.Message:
         kwargs={},
         options={},
     )
-
-
-class Publisher:
-    """Announces commits to the read side and sends follow-up commands."""
-
-    def __init__(self, broker: Broker):
-        self._broker = broker
-
-    def publish(self, commit: Commit) -> None:
-        self._broker.enqueue(notification_message(commit))
-
-    def send(self, envelope: CommandEnvelope) -> None:
-        self._broker.enqueue(command_message(envelope))

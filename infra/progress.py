@@ -12,17 +12,22 @@ in Redis so that queries never read the event store for it:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import redis
 
 from infra.keys import Keys
+from infra.steps import Step, Steps
 
-_PROJECTED = """
-local newest = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > newest then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+#: A step (infra/steps.py): keep the collection's newest applied time,
+#: and wake whoever waits on the stream.
+PROJECTED = """
+local newest = tonumber(redis.call('GET', K[1]) or '0')
+if tonumber(A[1]) > newest then redis.call('SET', K[1], A[1]) end
+redis.call('PUBLISH', A[2], A[3])
 return 1
 """
 
@@ -41,11 +46,25 @@ class Head:
     recorded_ms: int
 
 
+class HandsOver(Protocol):
+    def hand_over(self, steps: Sequence[Step], *, what: str) -> None: ...
+
+
 class Progress:
-    def __init__(self, client: redis.Redis, *, namespace: str):
+    """``hand_over``: where ``projected`` goes (the broker, which runs it
+    with the acknowledgement of the message being processed); without it,
+    each call is a round trip of its own."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str, hand_over: HandsOver | None = None):
         self._redis = client
+        self._namespace = namespace
         self._keys = Keys(namespace)
-        self._projected = client.register_script(_PROJECTED)
+        self._steps = Steps(client)
+        self._hand_over = hand_over
+
+    def handing_over_to(self, broker: HandsOver) -> Progress:
+        """This progress, its ``projected`` handed over to ``broker``."""
+        return Progress(self._redis, namespace=self._namespace, hand_over=broker)
 
     @property
     def channel(self) -> str:
@@ -69,11 +88,22 @@ class Progress:
 
     def projected(self, collection: str, stream_id: str, version: int, updated_at: datetime) -> None:
         """A read-model document moved: keep the collection's newest applied
-        time, and wake whoever waits on the stream (one round trip)."""
+        time, and wake whoever waits on the stream (one round trip, or
+        none of its own when handed over)."""
+        step = self.projected_step(collection, stream_id, version, updated_at)
+        if self._hand_over is None:
+            self._steps.run([step])
+        else:
+            self._hand_over.hand_over([step], what=f"progress of {stream_id}")
+
+    def projected_step(self, collection: str, stream_id: str, version: int, updated_at: datetime) -> Step:
+        """``projected`` as a step, to run with others."""
         signal = json.dumps({"stream": stream_id, "version": version})
-        self._projected(
-            keys=[self._keys.applied(collection)],
-            args=[to_ms(updated_at), self.channel, signal],
+        return Step(
+            "projected",
+            PROJECTED,
+            keys=(self._keys.applied(collection),),
+            args=(to_ms(updated_at), self.channel, signal),
         )
 
     def newest_applied(self, collection: str) -> datetime | None:

@@ -17,6 +17,7 @@ from infra import measures
 from infra.keys import Keys
 from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
 from infra.progress import to_ms
+from infra.steps import Step, Steps
 
 if TYPE_CHECKING:
     from infra.commits import Commit
@@ -35,30 +36,31 @@ STATUSES = (ACCEPTED, SUCCEEDED, REJECTED, FAILED)
 #: (``failed`` may still turn into either when a dead letter is retried.)
 #: Every final status is derived from the command's one decision in the
 #: store (see ``CommandHandler.dispatch``), so two never disagree.
+#: A step (infra/steps.py), run alone or with what the command hands over.
 #: In the same call: a commit moves its stream's head (never backwards),
 #: a signal wakes the queries waiting for this command, and a written
 #: outcome is counted and its latency observed (infra/measures.py).
-_FINISH = f"""
+FINISH = f"""
 local written = 1
-local current = redis.call('GET', KEYS[1])
+local current = redis.call('GET', K[1])
 if current then
   local status = cjson.decode(current)['status']
   if status == '{SUCCEEDED}' or status == '{REJECTED}' then written = 0 end
 end
 if written == 1 then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
-  redis.call('HINCRBY', KEYS[4], ARGV[8], 1)
-  redis.call('HINCRBYFLOAT', KEYS[4], ARGV[9], ARGV[10])
+  redis.call('SET', K[1], A[1], 'EX', A[2])
+  redis.call('HINCRBY', K[3], A[7], 1)
+  redis.call('HINCRBY', K[4], A[8], 1)
+  redis.call('HINCRBYFLOAT', K[4], A[9], A[10])
 end
-if ARGV[3] ~= '' then
-  local known = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
-  if tonumber(ARGV[3]) > known then
-    redis.call('HSET', KEYS[2], 'version', ARGV[3], 'recorded_ms', ARGV[4])
+if A[3] ~= '' then
+  local known = tonumber(redis.call('HGET', K[2], 'version') or '0')
+  if tonumber(A[3]) > known then
+    redis.call('HSET', K[2], 'version', A[3], 'recorded_ms', A[4])
   end
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', K[2], A[2])
 end
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.call('PUBLISH', A[5], A[6])
 return written
 """
 
@@ -68,7 +70,7 @@ class CommandStatuses:
         self._redis = client
         self._keys = Keys(namespace)
         self._ttl_s = ttl_s
-        self._finish = client.register_script(_FINISH)
+        self._steps = Steps(client)
 
     @property
     def ttl_s(self) -> int:
@@ -94,6 +96,18 @@ class CommandStatuses:
     ) -> None:
         """Record the outcome (unless a final one is there), move the stream's
         head when there is a commit, and signal waiting queries: one call."""
+        self._steps.run([self.finish_step(envelope, status, version=version, error=error, commit=commit)])
+
+    def finish_step(
+        self,
+        envelope: CommandEnvelope,
+        status: str,
+        *,
+        version: int | None = None,
+        error: dict[str, str] | None = None,
+        commit: Commit | None = None,
+    ) -> Step:
+        """``finish`` as a step, to run with others."""
         assert status in FINAL
         outcome = record(envelope, status, version=version, error=error, completed=True)
         head = (str(commit.version_to), str(to_ms(commit.recorded_at))) if commit is not None else ("", "")
@@ -101,14 +115,16 @@ class CommandStatuses:
         # From acceptance to this outcome (clocks apart are taken as they are).
         taken = parse_rfc3339(outcome["completed_at"]) - parse_rfc3339(envelope.submitted_at)
         latency_s = max(0.0, taken.total_seconds())
-        self._finish(
-            keys=[
+        return Step(
+            "finish",
+            FINISH,
+            keys=(
                 self.key(envelope.command_id),
                 self._keys.head(envelope.stream_id),
                 self._keys.outcomes,
                 self._keys.latency,
-            ],
-            args=[
+            ),
+            args=(
                 json.dumps(outcome),
                 self._ttl_s,
                 *head,
@@ -117,7 +133,7 @@ class CommandStatuses:
                 measures.outcome_field(envelope.type, status),
                 *measures.latency_fields(envelope.type, status, latency_s),
                 repr(latency_s),
-            ],
+            ),
         )
 
     def many(self, command_ids: list[str]) -> dict[str, dict[str, Any]]:

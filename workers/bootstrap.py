@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from dramatiq import Broker
 from pymongo.database import Database
 
+from infra.broker import ShopBroker
 from infra.deadletters import DeadLetters
 from infra.eventstore import EventStore
 from infra.generations import Generations
-from infra.messages import Publisher
+from infra.handover import Handover
 from infra.mongo import connect
 from infra.progress import Progress
 from infra.redisclient import connect_redis
@@ -84,14 +84,18 @@ class Services:
 
 
 def build_services(
-    settings: Settings, broker: Broker, *, appname: str = "shop-worker", db: Database | None = None
+    settings: Settings, broker: ShopBroker, *, appname: str = "shop-worker", db: Database | None = None
 ) -> Services:
     """The worker composition root: the handler, the projector and the
     periodic tasks on one process's adapters."""
     adapters = build_adapters(settings, appname=appname, db=db)
     namespace = settings.redis_namespace
-    projector = Projector(adapters.store, adapters.db, adapters.progress, generations=adapters.generations)
-    commands = CommandHandler(adapters.store, adapters.skus, Publisher(broker), adapters.statuses)
+    # A projection's progress goes with its message's acknowledgement.
+    progress = adapters.progress.handing_over_to(broker)
+    projector = Projector(adapters.store, adapters.db, progress, generations=adapters.generations)
+    commands = CommandHandler(
+        adapters.store, adapters.skus, Handover(broker, adapters.statuses), adapters.statuses
+    )
     return Services(
         adapters=adapters,
         commands=commands,

@@ -125,11 +125,9 @@ class CommandHandler:
         Raises:
           Exception: a store or broker fault; the caller retries the whole call.
         """
-        # A final status is written only after everything its decision
-        # called for was sent: nothing is left to redo.
-        known = self._statuses.get(envelope.command_id)
-        if known is not None and known["status"] in (SUCCEEDED, REJECTED):
-            return Outcome(known["status"], version=known["version"])
+        # A redelivered command finds its decision in the store (the commit,
+        # or the record of a refusal): it is handed over again, which takes
+        # effect once.
         decided = self._decide(command_from_dict(envelope.type, envelope.payload), envelope)
         if isinstance(decided, Commit):
             log.debug("committed %s to version %s", decided.stream_id, decided.version_to)
@@ -185,15 +183,15 @@ class CommandHandler:
     def dispatch(
         self, decided: Commit | Decision, envelope: CommandEnvelope | None = None
     ) -> list[CommandEnvelope]:
-        """Hand over everything a decision calls for, then its status: for a
-        commit, its follow-up commands and its announcement to the read
-        side; for a refusal, the process manager's answer to it.
+        """Hand over everything a decision calls for with its status, in one
+        step: for a commit, its follow-up commands and its announcement to
+        the read side; for a refusal, the process manager's answer to it.
 
         Safe to repeat, and repeated by the outbox sweep for any decision
-        whose status does not show it done (a crash, or Redis down, at any
-        line): follow-ups have ids derived from their cause, so a second
-        copy takes effect once, and the status is written only after what
-        it vouches for was sent.
+        whose status does not show it done (a crash, or Redis down, before
+        the handover): follow-ups have ids derived from their cause, so a
+        second copy takes effect once, and the status is never written
+        apart from what it vouches for.
 
         Returns:
           The follow-up commands sent.
@@ -204,19 +202,22 @@ class CommandHandler:
             return self._dispatch(decided, envelope)
 
     def _dispatch(self, decided: Commit | Decision, envelope: CommandEnvelope) -> list[CommandEnvelope]:
-        if isinstance(decided, Decision):
-            if decided.outcome == REFUSED:
-                command = command_from_dict(decided.command_type, decided.payload)
-                sent = self._send(self._after_rejection(command, envelope, decided.error["code"]))
-                self._statuses.finish(envelope, REJECTED, error=decided.error)
-                return sent
-            self._statuses.finish(envelope, SUCCEEDED, version=decided.version)
-            return []
-        sent = self._send(self._after_commit(decided))
-        self._publisher.publish(decided)
-        log.debug("announced %s version %s", decided.stream_id, decided.version_to)
-        self._statuses.finish(envelope, SUCCEEDED, version=decided.version_to, commit=decided)
-        return sent
+        status, version = settled_status(decided)
+        if isinstance(decided, Commit):
+            follow_ups = self._after_commit(decided)
+            self._publisher.hand_over(
+                envelope, status, follow_ups=follow_ups, commit=decided, version=version
+            )
+        elif decided.outcome == REFUSED:
+            command = command_from_dict(decided.command_type, decided.payload)
+            follow_ups = self._after_rejection(command, envelope, decided.error["code"])
+            self._publisher.hand_over(envelope, status, follow_ups=follow_ups, error=decided.error)
+        else:
+            follow_ups = []
+            self._publisher.hand_over(envelope, status, version=version)
+        for follow_up in follow_ups:
+            log.debug("sent follow-up %s %s", follow_up.type, follow_up.command_id)
+        return follow_ups
 
     def _after_commit(self, commit: Commit) -> list[CommandEnvelope]:
         """The follow-up commands the commit's events call for."""
@@ -242,12 +243,6 @@ class CommandHandler:
             correlation_id=commit_like.correlation_id,
             causation_id=commit_like.command_id,
         )
-
-    def _send(self, envelopes: list[CommandEnvelope]) -> list[CommandEnvelope]:
-        for envelope in envelopes:
-            self._publisher.send(envelope)
-            log.debug("sent follow-up %s %s", envelope.type, envelope.command_id)
-        return envelopes
 
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
         """Record the outcome of a command whose retries ran out.

@@ -6,6 +6,7 @@ them, so that a change of a port breaks the fakes at once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from infra.commits import Commit, Decision
@@ -55,11 +56,20 @@ class SkuRegistry(Protocol):
 
 
 class MessageSender(Protocol):
-    """Hands messages to the broker: follow-up commands, and commits to the read side."""
+    """Hands a decision over to the broker: its follow-up commands, its
+    commit's announcement to the read side, and the command's final status
+    (the status last, or all at once: never before the rest)."""
 
-    def publish(self, commit: Commit) -> None: ...
-
-    def send(self, envelope: CommandEnvelope) -> None: ...
+    def hand_over(
+        self,
+        envelope: CommandEnvelope,
+        status: str,
+        *,
+        follow_ups: Sequence[CommandEnvelope] = (),
+        commit: Commit | None = None,
+        version: int | None = None,
+        error: dict[str, str] | None = None,
+    ) -> None: ...
 
 
 class StatusBook(Protocol):

@@ -8,7 +8,8 @@ from domain.commands import AdjustStock, CreateProduct, PlaceOrder
 from domain.events import ProductCreated
 from infra.commits import Commit
 from infra.eventstore import EventStore
-from infra.messages import CommandEnvelope, Publisher, notification
+from infra.handover import Handover
+from infra.messages import CommandEnvelope, notification
 from infra.mongo import ORDERS, PRODUCTS
 from workers.catchup import CatchUp
 from workers.handler import CommandHandler
@@ -30,16 +31,19 @@ class Clock:
         return self.now
 
 
-class LosesAnnouncements(Publisher):
+class LosesAnnouncements(Handover):
     """Commits land, their notifications never reach the projectors."""
 
-    def publish(self, commit):
-        pass
+    def outgoing(self, follow_ups, commit):
+        return super().outgoing(follow_ups, None)
 
 
 def test_lost_notifications_are_healed_by_the_next_pass(services, db, broker, redis_client, settings):
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        LosesAnnouncements(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     # Given a product projected at version 1, whose next change was never announced
     created = services.commands.handle(
@@ -83,7 +87,10 @@ def test_a_stream_that_fails_to_project_does_not_stop_the_others(
     services, db, broker, redis_client, settings
 ):
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        LosesAnnouncements(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     for i, product_id in enumerate([MUG, ORDER]):
         handler.handle(
@@ -106,7 +113,10 @@ def test_a_late_commit_and_a_stream_that_failed_three_times_are_both_healed(
     services, db, broker, redis_client, settings
 ):
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        LosesAnnouncements(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     clock = Clock()
     failures = {"left": 3}
@@ -147,7 +157,10 @@ def test_a_late_commit_and_a_stream_that_failed_three_times_are_both_healed(
 
 def test_the_sweep_reaches_every_stream_page_by_page(services, db, broker, redis_client, settings):
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        LosesAnnouncements(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(7)]
     for i, product_id in enumerate(ids):
@@ -210,7 +223,10 @@ def test_projection_lag_is_measured_from_the_store_and_cannot_drift(
     services, db, broker, redis_client, settings
 ):
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        LosesAnnouncements(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     # Given a product projected by a projector that died before it recorded
     # its progress, and an order whose command later ended failed
@@ -259,7 +275,10 @@ def test_a_pass_lets_go_of_a_generation_whose_rebuild_died(services, db, redis_c
 
 def test_a_commit_stamped_by_a_clock_ahead_is_healed_at_once(services, db, broker, redis_client, settings):
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, LosesAnnouncements(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        LosesAnnouncements(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     # Given a commit whose notification was lost, stamped by a worker whose
     # clock is an hour ahead

@@ -8,7 +8,8 @@ import pytest
 
 from domain.commands import AdjustStock, CreateProduct
 from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
-from infra.messages import CommandEnvelope, Publisher, command_message
+from infra.handover import Handover
+from infra.messages import CommandEnvelope, command_message
 from infra.mongo import PRODUCTS, SKU_CLAIMS, connect
 from infra.settings import Settings
 from infra.skus import Claim
@@ -61,7 +62,8 @@ def test_two_commands_racing_on_one_stream_both_land_in_order(services, db, brok
     services.commands.handle(create())
     # When two adjustments load the same version and race to append
     store = RacingStore(db)
-    handler = CommandHandler(store, services.commands._skus, Publisher(broker), services.commands._statuses)
+    statuses = services.commands._statuses
+    handler = CommandHandler(store, services.commands._skus, Handover(broker, statuses), statuses)
     errors = []
 
     def run(envelope):
@@ -88,7 +90,8 @@ def test_a_race_is_decided_again_against_the_new_state(services, db, broker):
     # Given 5 in stock and two takes of 3 loading the same version
     services.commands.handle(create())
     store = RacingStore(db)
-    handler = CommandHandler(store, services.commands._skus, Publisher(broker), services.commands._statuses)
+    statuses = services.commands._statuses
+    handler = CommandHandler(store, services.commands._skus, Handover(broker, statuses), statuses)
     threads = [threading.Thread(target=handler.handle, args=(adjust(-3, f"take-{i}"),)) for i in (1, 2)]
     for t in threads:
         t.start()
@@ -138,18 +141,17 @@ def test_a_duplicate_sku_is_rejected(broker, worker, services, db):
 
 def test_a_crash_between_commit_and_publish_loses_no_announcement(services, broker, db, worker):
     # Given a publisher that dies the first time (after the commit)
-    class DiesOnce(Publisher):
+    class DiesOnce(Handover):
         calls = 0
 
-        def publish(self, commit):
+        def hand_over(self, *args, **kwargs):
             DiesOnce.calls += 1
             if DiesOnce.calls == 1:
                 raise ConnectionError("worker killed here")
-            super().publish(commit)
+            super().hand_over(*args, **kwargs)
 
-    handler = CommandHandler(
-        EventStore(db), services.commands._skus, DiesOnce(broker), services.commands._statuses
-    )
+    statuses = services.commands._statuses
+    handler = CommandHandler(EventStore(db), services.commands._skus, DiesOnce(broker, statuses), statuses)
     envelope = create()
     with pytest.raises(ConnectionError):
         handler.handle(envelope)
@@ -251,12 +253,13 @@ def test_a_rejected_create_frees_its_sku(services, db):
 
 def test_giving_up_after_the_commit_landed_reports_success(services, db, broker):
     # Given a command whose commit landed but whose announcement kept failing
-    class NeverPublishes(Publisher):
-        def publish(self, commit):
+    class NeverPublishes(Handover):
+        def hand_over(self, *args, **kwargs):
             raise ConnectionError("broker down")
 
+    statuses = services.commands._statuses
     handler = CommandHandler(
-        EventStore(db), services.commands._skus, NeverPublishes(broker), services.commands._statuses
+        EventStore(db), services.commands._skus, NeverPublishes(broker, statuses), statuses
     )
     envelope = create()
     with pytest.raises(ConnectionError):

@@ -246,16 +246,15 @@ def test_follow_up_commands_are_never_given_up():
 def test_giving_up_on_a_commit_whose_follow_ups_were_not_sent_leaves_it_to_the_outbox(
     services, catalog, broker, db
 ):
-    from infra.messages import Publisher
+    from infra.handover import Handover
     from workers.handler import CommandHandler
 
-    class BrokerDown(Publisher):
-        def send(self, envelope):
+    class BrokerDown(Handover):
+        def hand_over(self, *args, **kwargs):
             raise ConnectionError("broker down")
 
-    handler = CommandHandler(
-        EventStore(db), services.commands._skus, BrokerDown(broker), services.commands._statuses
-    )
+    statuses = services.commands._statuses
+    handler = CommandHandler(EventStore(db), services.commands._skus, BrokerDown(broker, statuses), statuses)
     placing = envelope(PlaceOrder(ORDER, "cust-1", "EUR", [{"product_id": MUG, "quantity": 1}]), "c-place")
     services.commands._statuses.accept(placing)
     with pytest.raises(ConnectionError):

@@ -23,7 +23,8 @@ from infra.commits import Commit
 from infra.deadletters import DeadLetters
 from infra.eventstore import COMMITS, COMMITS_ONLY, EventStore
 from infra.generations import Generations, LeaseLost
-from infra.messages import CommandEnvelope, Publisher, notification
+from infra.handover import Handover
+from infra.messages import CommandEnvelope, notification
 from infra.mongo import ORDERS, PRODUCTS, READ_MODEL_INDEXES, READ_MODEL_POINTERS
 from tests.integration.plans import assert_indexed_for
 from workers.actors import declare
@@ -259,7 +260,10 @@ def test_read_models_end_equal_to_a_fresh_replay(services, db, broker, data):
             db[name].drop()
     # commits land; their notifications are held back
     silent = CommandHandler(
-        EventStore(db), services.commands._skus, Silent(broker), services.commands._statuses
+        EventStore(db),
+        services.commands._skus,
+        Silent(broker, services.commands._statuses),
+        services.commands._statuses,
     )
     rng = random.Random(data.draw(st.integers(0, 10_000), label="seed"))
     notes = []
@@ -324,12 +328,9 @@ def test_read_models_end_equal_to_a_fresh_replay(services, db, broker, data):
     assert live_docs(db, PRODUCTS) == expected
 
 
-class Silent(Publisher):
-    def publish(self, commit):
-        pass
-
-    def send(self, envelope):
-        pass
+class Silent(Handover):
+    def outgoing(self, follow_ups, commit):
+        return []
 
 
 def test_a_rebuild_that_died_is_given_up_and_the_next_one_runs(services, db):

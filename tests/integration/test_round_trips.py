@@ -1,5 +1,6 @@
 """MongoDB round trips on the happy path, counted with pymongo.monitoring:
-at most 3 per command on the write side, at most 2 per projection step."""
+at most 3 per command on the write side, at most 2 per projection step (1
+when the projector wrote the version before)."""
 
 import pytest
 from pymongo import monitoring
@@ -46,7 +47,7 @@ def counted(settings, broker, db):
     counted_db.client.close()
 
 
-def test_round_trips_per_command_and_per_projection_step(counted, capsys):
+def test_round_trips_per_command_and_per_projection_step(counted, settings, broker, capsys):
     counter, services = counted
     create = CommandEnvelope.wrap(
         CreateProduct(product_id=PRODUCT, sku="MUG-1", name="Mug", price_cents=1250, currency="EUR"),
@@ -73,6 +74,19 @@ def test_round_trips_per_command_and_per_projection_step(counted, capsys):
     services.projector.project(notification(updated))
     update_projection = counter.take()
 
+    # A projector that did not write the version before reads it first
+    fresh = build_services(settings, broker, db=services.adapters.db).projector
+    fresh._generations.ttl_s = 3600
+    for name in ("products", "orders"):
+        fresh._generations.pointer(name)
+    counter.take()
+    restocked = services.commands.handle(
+        CommandEnvelope.wrap(AdjustStock(product_id=PRODUCT, delta=1), command_id="c4")
+    ).commit
+    counter.take()
+    fresh.project(notification(restocked))
+    elsewhere_projection = counter.take()
+
     with capsys.disabled():
         print(
             f"\nround trips: create {create_trips}, adjust {adjust_trips}, "
@@ -86,7 +100,9 @@ def test_round_trips_per_command_and_per_projection_step(counted, capsys):
     assert create_trips == ["insert", "insert"]  # SKU claim, commit
     assert adjust_trips == ["find", "insert"]  # load stream, commit
     assert first_projection == ["insert"]
-    assert next_projection == ["find", "update"]  # read document, conditional replace
+    # the document as this projector wrote it, replaced if still at that version
+    assert next_projection == ["update"] and update_projection == ["update"]
+    assert elsewhere_projection == ["find", "update"]  # read document, conditional replace
 
 
 def test_round_trips_and_messages_for_one_order(counted, broker, settings, capsys):
@@ -121,13 +137,14 @@ def test_round_trips_and_messages_for_one_order(counted, broker, settings, capsy
     trips = {"command": [], "projection": []}
     messages = 0
     sent: list = []
-    original_enqueue = broker.enqueue
+    original_prepare = broker.prepare
 
-    def capture(message, *, delay=None):
-        sent.append(message)
-        return original_enqueue(message, delay=delay)
+    def capture(message):
+        prepared, step = original_prepare(message)
+        sent.append(prepared)
+        return prepared, step
 
-    broker.enqueue = capture
+    broker.prepare = capture
     try:
         while pending:
             kind, item = pending.pop(0)
@@ -144,7 +161,7 @@ def test_round_trips_and_messages_for_one_order(counted, broker, settings, capsy
                     pending.append(("projection", message.args[0]))
             sent.clear()
     finally:
-        broker.enqueue = original_enqueue
+        broker.prepare = original_prepare
     with capsys.disabled():
         print(f"\none order of one line: {messages} messages, store round trips {trips}")
     assert trips["command"] == [1, 2, 2]  # place; reserve (load, commit); mark reserved (load, commit)

@@ -8,7 +8,8 @@ from dramatiq import Message
 
 from domain.commands import PlaceOrder
 from infra.eventstore import EventStore
-from infra.messages import CommandEnvelope, Publisher
+from infra.handover import Handover
+from infra.messages import CommandEnvelope
 from infra.tracing import TRACE_CONTEXT, tracer
 from tests.spans import named, recording
 from workers.handler import CommandHandler
@@ -17,8 +18,8 @@ ORDER = "33333333-3333-4333-8333-333333333333"
 MUG = "11111111-1111-4111-8111-111111111111"
 
 
-class BrokerDown(Publisher):
-    def send(self, envelope):
+class BrokerDown(Handover):
+    def hand_over(self, *args, **kwargs):
         raise ConnectionError("broker down")
 
 
@@ -34,9 +35,8 @@ def traceparent(message: Message) -> tuple[int, int]:
 
 def test_what_the_outbox_sends_again_continues_the_trace_of_the_command(services, broker, db):
     # Given a command handled in a trace, whose follow-ups never left
-    handler = CommandHandler(
-        EventStore(db), services.commands._skus, BrokerDown(broker), services.commands._statuses
-    )
+    statuses = services.commands._statuses
+    handler = CommandHandler(EventStore(db), services.commands._skus, BrokerDown(broker, statuses), statuses)
     placing = CommandEnvelope.wrap(
         PlaceOrder(ORDER, "cust-1", "EUR", [{"product_id": MUG, "quantity": 1}]), command_id="c-place"
     )

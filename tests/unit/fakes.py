@@ -269,27 +269,6 @@ class FakeSkuRegistry(SkuRegistry):
             del self.claims[claim.sku]
 
 
-class FakeSender(MessageSender):
-    """Keeps what it is handed; ``down`` makes it refuse, as a broker away."""
-
-    def __init__(self):
-        self.published: list[Commit] = []
-        self.sent = []
-        self.down = False
-
-    def publish(self, commit):
-        self._check()
-        self.published.append(commit)
-
-    def send(self, envelope):
-        self._check()
-        self.sent.append(envelope)
-
-    def _check(self) -> None:
-        if self.down:
-            raise ConnectionError("broker down")
-
-
 class FakeStatusBook(FakeStatuses, StatusBook):
     """Command statuses in memory: a final ``succeeded`` or ``rejected`` is
     never overwritten, as in Redis."""
@@ -305,3 +284,22 @@ class FakeStatusBook(FakeStatuses, StatusBook):
         self.finished.append(outcome)
         if known is None or known["status"] not in (SUCCEEDED, REJECTED):
             self.records[envelope.command_id] = outcome
+
+
+class FakeSender(MessageSender):
+    """Keeps what it is handed and records the status in ``statuses``, all
+    at once, as the broker does; ``down`` makes it refuse, as a broker away."""
+
+    def __init__(self, statuses: FakeStatusBook):
+        self.statuses = statuses
+        self.published: list[Commit] = []
+        self.sent = []
+        self.down = False
+
+    def hand_over(self, envelope, status, *, follow_ups=(), commit=None, version=None, error=None):
+        if self.down:
+            raise ConnectionError("broker down")
+        self.sent.extend(follow_ups)
+        if commit is not None:
+            self.published.append(commit)
+        self.statuses.finish(envelope, status, version=version, error=error, commit=commit)

@@ -9,7 +9,7 @@ import pytest
 
 from infra.commandbus import CommandBus
 from infra.eventstore import EventStore
-from infra.messages import Publisher
+from infra.handover import Handover
 from infra.progress import Progress
 from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
@@ -25,7 +25,7 @@ CALLED_DUNDERS = {"__call__", "__enter__", "__exit__"}
 ADAPTERS = [
     (EventStore, worker_ports.EventLog),
     (SkuClaims, worker_ports.SkuRegistry),
-    (Publisher, worker_ports.MessageSender),
+    (Handover, worker_ports.MessageSender),
     (CommandStatuses, worker_ports.StatusBook),
     (CommandStatuses, web_ports.StatusLookup),
     (CommandBus, web_ports.CommandSubmitter),

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,7 +52,8 @@ def release(env: dict[str, str], root: Path = ROOT) -> None:
 
 class Stack:
     """The Procfile's processes ``names`` (web, worker, projector unless
-    told), started from the checkout at ``root``."""
+    told), started from the checkout at ``root``; ``commands`` replaces the
+    Procfile's command lines of some (a benchmark's own app served as web is)."""
 
     def __init__(
         self,
@@ -62,11 +63,12 @@ class Stack:
         *,
         names: Sequence[str] = ("web", "worker", "projector"),
         root: Path = ROOT,
+        commands: Mapping[str, str] | None = None,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "PORT": str(self.port)}
-        commands = procfile(root)
+        commands = {**procfile(root), **(commands or {})}
         self.processes = {
             name: subprocess.Popen(
                 ["sh", "-c", commands[name]],

@@ -1,12 +1,12 @@
-# `make run` serves the API; `make test` runs every test; `make lock` rewrites
-# requirements.txt from pyproject.toml.  They create .venv on first use and
-# reuse it afterwards.
+# `make run` serves the API; `make test` runs every test; `make bench` runs the
+# benchmarks; `make lock` rewrites requirements.txt from pyproject.toml.  They
+# create .venv on first use and reuse it afterwards.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test faults lint release lock clean
+.PHONY: run test faults bench lint release lock clean
 
 # The tests run on the versions production installs: requirements.txt
 # constrains the install (the extras add their own packages beside it).
@@ -31,6 +31,14 @@ FAULT_PAUSE_S ?= 0.3
 faults: $(STAMP)
 	FAULT_SECONDS=$(FAULT_SECONDS) FAULT_SEEDS=$(FAULT_SEEDS) FAULT_PAUSE_S=$(FAULT_PAUSE_S) \
 		$(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
+
+# Every benchmark in turn (bench/, figures in docs/benchmarks.md): about an
+# hour on two cores.  BENCHMARKS picks some (e.g. BENCHMARKS="accept lag").
+# wrk (Debian) drives the HTTP load when installed; Python processes if not.
+BENCHMARKS ?= accept endtoend peers lag drain rebuild
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --constraint requirements.txt -e '.[local,test,bench]'
+	for name in $(BENCHMARKS); do $(BIN)/python -m bench.$$name || exit 1; done
 
 # The runtime dependencies, pinned for the Python of .python-version on Linux:
 # what a platform's Python buildpack and the Dockerfile install.  Pins already

@@ -65,6 +65,17 @@ def envelope_of(decided: Commit | Decision) -> CommandEnvelope:
     )
 
 
+def refused_for_good(decided: Commit | Decision) -> bool:
+    """A refusal of a command that may have claimed a SKU it no longer
+    needs: any refusal but a duplicate SKU (whose command never held it)."""
+    return (
+        isinstance(decided, Decision)
+        and decided.outcome == REFUSED
+        and decided.error is not None
+        and decided.error.get("code") != DuplicateSku.code
+    )
+
+
 def settled_status(decided: Commit | Decision) -> tuple[str, int | None]:
     """The ``(status, version)`` a command's record holds once everything
     its decision called for was sent."""
@@ -141,18 +152,19 @@ class CommandHandler:
         try:
             if isinstance(command, CreateProduct):
                 self._claim_sku(command, envelope)
-            return self._commit(command, envelope)
+            decided = self._commit(command, envelope)
         except DomainError as rejection:
             log.debug("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
             refusal = self._decision(
                 envelope, REFUSED, 0, {"code": rejection.code, "detail": rejection.detail}
             )
             decided = self._record(refusal)
-            if decided is refusal and not isinstance(rejection, DuplicateSku):
-                # A create is refused only when its stream exists already or
-                # the command itself is invalid: no delivery of it can commit.
-                self._release_sku(command, envelope)
-            return decided
+        if refused_for_good(decided):
+            # A create is refused only when its stream exists already or the
+            # command itself is invalid: no delivery of it can commit, so the
+            # SKU this delivery (or an earlier one) claimed is free again.
+            self._release_sku(command, envelope)
+        return decided
 
     def _record(self, decision: Decision) -> Commit | Decision:
         """Record ``decision``; or, if another delivery of the command
@@ -341,13 +353,14 @@ class CommandHandler:
             # looking for its commit: a holder that commits in between has
             # then already been seen as still at work, never as gone.
             status = self._statuses.get(holder.command_id)
-            if self._store.find_by_command(holder.product_id, holder.command_id) is not None:
+            decided = self._store.find_by_command(holder.product_id, holder.command_id)
+            if decided is not None and not refused_for_good(decided):
                 raise DuplicateSku(f"SKU {command.sku!r} belongs to product {holder.product_id}")
             idle_s = self._clock() - holder.claimed_ms / 1000
             state = status["status"] if status is not None else None
             # A create is rejected only when no delivery of it can commit;
             # a failed one may still have a delivery running, for a while.
-            ended = state == REJECTED or (state == FAILED and idle_s > CLAIM_GRACE_S)
+            ended = decided is not None or state == REJECTED or (state == FAILED and idle_s > CLAIM_GRACE_S)
             if not (ended or idle_s > CLAIM_LEASE_S):
                 raise SkuClaimPending(f"SKU {command.sku!r} is being claimed by {holder.command_id}")
             if self._skus.take_over(holder, mine):

@@ -251,6 +251,35 @@ def test_a_rejected_create_frees_its_sku(services, db):
     assert db[SKU_CLAIMS].find_one({"_id": "MUG-2"}) is None
 
 
+def test_a_rejected_create_delivered_again_still_frees_its_sku(services, db):
+    services.commands.handle(create())
+    again = create(sku="MUG-2", command_id="c-again")
+    services.commands.handle(again)
+    # When the refused create comes again (its ack was lost, say)
+    outcome = services.commands.handle(again)
+    # I expect the same refusal, and its SKU free for another product
+    assert outcome.status == "rejected" and outcome.error.code == "product_exists"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-2"}) is None
+    other = services.commands.handle(create(product_id=OTHER, sku="MUG-2", command_id="c-other"))
+    assert other.status == "succeeded"
+
+
+def test_a_sku_held_by_a_refused_create_is_taken_over(services, db):
+    # Given a create refused after it claimed its SKU, whose release never
+    # happened (its process died in between)
+    services.commands.handle(create())
+    again = create(sku="MUG-2", command_id="c-again")
+    services.commands.handle(again)
+    claimed_ms = int(time.time() * 1000)
+    db[SKU_CLAIMS].insert_one(
+        {"_id": "MUG-2", "product_id": PRODUCT, "command_id": "c-again", "claimed_ms": claimed_ms}
+    )
+    # I expect another product to take the SKU: the holder can never commit
+    other = services.commands.handle(create(product_id=OTHER, sku="MUG-2", command_id="c-other"))
+    assert other.status == "succeeded"
+    assert db[SKU_CLAIMS].find_one({"_id": "MUG-2"})["product_id"] == OTHER
+
+
 def test_giving_up_after_the_commit_landed_reports_success(services, db, broker):
     # Given a command whose commit landed but whose announcement kept failing
     class NeverPublishes(Handover):

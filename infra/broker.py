@@ -171,10 +171,10 @@ class ShopBroker(RedisBroker):
         tries the settlement again)."""
         message_id = message.options["redis_message_id"]
         with self._with_ack_lock:
-            waiting, queued = self._with_ack.get(message_id, ([], []))
-            steps = list(waiting)
-        if not steps:
+            waiting, queued = self._with_ack.pop(message_id, ([], []))
+        if not waiting:
             return False
+        steps = list(waiting)
         if ack:
             queue = consumer.queue_name
             steps.append(
@@ -191,10 +191,20 @@ class ShopBroker(RedisBroker):
             )
         try:
             self.steps.run(steps)
-        except redis.ConnectionError as exc:
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Dramatiq tries the settlement again: keep what it must run.
+            with self._with_ack_lock:
+                later, also_queued = self._with_ack.setdefault(message_id, ([], []))
+                later[:0] = waiting
+                also_queued[:0] = queued
             raise ConnectionClosed(exc) from None
-        with self._with_ack_lock:
-            self._with_ack.pop(message_id, None)
+        except redis.RedisError:
+            # Refused (read-only, out of memory, busy): Dramatiq would log
+            # and go on, leaving the message held by this live worker for
+            # good.  As a dead worker's, it comes back after the heartbeat
+            # timeout and hands over again.
+            new_identity(self, f"Redis refused the settlement of {message_id}")
+            raise
         self.enqueued(queued)
         return ack
 

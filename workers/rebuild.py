@@ -32,6 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from pymongo.collection import Collection
@@ -79,15 +80,18 @@ class Rebuilder:
         self._sleep = sleep
         self._clock = clock
         self._leases: dict[str, Lease] = {}
+        #: name -> (when ``begin`` claimed the pointer, by time.monotonic;
+        #: the generation of a dead rebuild it took over, if any)
+        self._claimed: dict[str, tuple[float, str | None]] = {}
 
     @property
     def replay(self) -> Replay:
         return self._replay
 
     def begin(self, name: str) -> Collection:
-        """Claim the pointer for a new generation under a lease, create it,
-        and have projectors write to it too; drop the generation of a dead
-        rebuild it took over.
+        """Claim the pointer for a new generation under a lease and create
+        it: projectors write to it too from the moment they see the pointer
+        (``seen``).
 
         Raises:
           RuntimeError: another rebuild of ``name`` holds a live lease.
@@ -96,21 +100,30 @@ class Rebuilder:
         lease = Lease(self._generations, name, generation, lease_s=self._lease_s, clock=self._clock)
         replaced = lease.claim()
         self._leases[name] = lease
+        self._claimed[name] = (time.monotonic(), replaced)
+        if replaced is not None:
+            log.warning("%s: took over from %s, whose rebuild's lease lapsed", name, replaced)
         target = self._db[generation]
         try:
             read_model_indexes(target, name)
-            # Every projector sees the new generation within the pointer's
-            # TTL; after that, each commit reaches it through them or the
-            # replay, and none writes to the generation it replaced.
-            self._sleep(2 * self._generations.ttl_s)
         except BaseException:
             self._give_up(name, target)
+            self.seen(name)
             raise
-        finally:
-            if replaced is not None:
-                log.warning("%s: took over from %s, whose rebuild's lease lapsed", name, replaced)
-                drop_unless_named(self._db, self._generations, name, replaced)
         return target
+
+    def seen(self, name: str) -> None:
+        """Return once every process holds the pointer ``begin`` wrote:
+        twice the pointer's TTL after it was written (the replay runs in the
+        meantime, so one longer than that waits not at all).  From then on
+        each commit reaches the new generation through the projectors or
+        the last pass (``settle``), and none goes to the generation of a
+        dead rebuild ``begin`` took over, which is dropped now."""
+        claimed_at, replaced = self._claimed.pop(name, (None, None))
+        if claimed_at is not None:
+            self._sleep(max(0.0, claimed_at + 2 * self._generations.ttl_s - time.monotonic()))
+        if replaced is not None:
+            drop_unless_named(self._db, self._generations, name, replaced)
 
     def settle(self, name: str, target: Collection, since_ms: int) -> int:
         """Bring up every stream committed since ``since_ms`` (epoch ms:
@@ -134,24 +147,36 @@ class Rebuilder:
         return moved
 
     def finish(self, name: str, target: Collection) -> str:
-        """Switch queries to ``target``; drop the old generation once every
-        process has seen the switch.
+        """Switch queries to ``target`` (``switch``), then drop the old
+        generation once every process has seen the switch (``retire``)."""
+        old = self.switch(name, target)
+        self.retire(old, target)
+        return old
+
+    def switch(self, name: str, target: Collection) -> str:
+        """Point queries at ``target``; the generation they read before.
 
         Raises:
           LeaseLost: the rebuild was abandoned or taken over; ``target`` is
             dropped and nothing switched.
         """
+        self.seen(name)  # when the rebuild's own steps were skipped
         lease = self._leases.pop(name)
         lease.release()
         try:
-            old = self._generations.switch(name, target.name, owner=lease.owner)
+            return self._generations.switch(name, target.name, owner=lease.owner)
         except LeaseLost:
             drop_unless_named(self._db, self._generations, name, target.name, sleep=self._sleep)
             raise
+
+    def retire(self, old: str, target: Collection) -> None:
+        """Drop ``old`` once no process can read or write it any more: twice
+        the pointer's TTL after the switch.  (Only a registry of every
+        process's pointer could tell sooner; queries see the new generation
+        from the switch on, so this wait is the operator's alone.)"""
         self._sleep(2 * self._generations.ttl_s)
         if old != target.name:
             self._db[old].drop()
-        return old
 
     def abandon(self, name: str) -> str | None:
         """Give up the rebuild of ``name`` under way (or one that died):
@@ -177,14 +202,21 @@ class Rebuilder:
         """
         # A minute of slack: commits recorded by clocks a little behind.
         since_ms = int((time.time() - 60) * 1000)
+        started = time.monotonic()
         target = self.begin(name)
         try:
             report = self._replay.into(name, target, on_progress, guard=self._leases[name].renew)
+            # The last pass looks for commits only once every projector
+            # writes to the new generation too.
+            self.seen(name)
             self.settle(name, target, since_ms)
         except BaseException:
             self._give_up(name, target)
+            self.seen(name)
             raise
-        self.finish(name, target)
+        old = self.switch(name, target)
+        report = replace(report, switched_s=time.monotonic() - started)
+        self.retire(old, target)
         return report
 
     def _give_up(self, name: str, target: Collection) -> None:

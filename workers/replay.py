@@ -32,6 +32,9 @@ class Report:
     events: int = 0
     seconds: float = 0.0
     stuck: list[str] = field(default_factory=list)
+    #: A rebuild's, from its start to the switch: how long it took as the
+    #: queries see it (0 for a replay alone).
+    switched_s: float = 0.0
 
     @property
     def events_per_s(self) -> float:

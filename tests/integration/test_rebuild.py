@@ -113,6 +113,33 @@ def test_check_reports_drift_and_cleans_up(services, db):
     assert not [c for c in db.list_collection_names() if "__check_" in c]
 
 
+def test_a_rebuild_waits_for_the_pointer_only_as_long_as_its_replay_did_not(services, db):
+    fill(services)
+    generations = Generations(db, ttl_s=5.0)
+    slept: list[float] = []
+    rebuild = Rebuilder(db, services.projector, generations, services.dead_letters, sleep=slept.append)
+    # A replay shorter than two TTLs waits out what is left of them before
+    # the last pass; the old generation is dropped two whole TTLs after the
+    # switch, which queries do not wait for
+    report = rebuild.rebuild(PRODUCTS)
+    assert len(slept) == 2 and 0 < slept[0] < 10 and slept[1] == 10
+    assert report.switched_s > 0
+    # One longer than two TTLs does not wait at all
+    generations.ttl_s = 0.05
+    replay = rebuild.replay.into
+
+    def slow(*args, **kwargs):
+        report = replay(*args, **kwargs)
+        time.sleep(0.2)
+        return report
+
+    rebuild.replay.into = slow
+    slept.clear()
+    rebuild.rebuild(PRODUCTS)
+    assert slept == [0.0, 0.1]
+    assert live_docs(db, PRODUCTS).keys() == set(PRODUCTS_IDS)
+
+
 def test_commits_made_during_a_rebuild_reach_the_new_generation(services, db):
     fill(services)
     rebuild = rebuilder(services, db)

@@ -311,7 +311,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
         print(
             f"rebuilt {name}: {report.streams} streams, {report.events} events in {report.seconds:.2f} s "
-            f"({report.events_per_s:,.0f} events/s)"
+            f"({report.events_per_s:,.0f} events/s), switched after {report.switched_s:.2f} s"
             + (f"; {len(report.stuck)} stuck" if report.stuck else "")
         )
         if floor is not None:

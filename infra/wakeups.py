@@ -79,24 +79,33 @@ class Wakeups:
                 self._stopped.wait(1)
 
     def _subscribed(self) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._client.pubsub()
         try:
             by_channel: dict[bytes, threading.Event] = {}
+            confirmed: set[bytes] = set()
             while not self._stopped.is_set():
                 if self._changed.is_set() or not by_channel:
                     self._changed.clear()
                     with self._lock:
                         wanted = {self._keys.wake(q).encode(): e for q, e in self._events.items()}
                     new = [channel for channel in wanted if channel not in by_channel]
-                    if new:
-                        pubsub.subscribe(*new)
                     by_channel = wanted
-                    # Whatever was enqueued while we were not listening.
+                    if new:
+                        self.listening.clear()
+                        pubsub.subscribe(*new)
+                message = pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    # Redis confirms a subscription: ours, or the one the
+                    # client renews by itself after a reconnection.  What
+                    # was enqueued while it was not in place is waiting.
+                    confirmed.add(message["channel"])
                     for event in by_channel.values():
                         event.set()
-                    self.listening.set()
-                message = pubsub.get_message(timeout=1.0)
-                if message is not None and message["type"] == "message":
+                    if confirmed >= by_channel.keys():
+                        self.listening.set()
+                elif message["type"] == "message":
                     event = by_channel.get(message["channel"])
                     if event is not None:
                         event.set()

@@ -136,44 +136,51 @@ class CommandHandler:
         Raises:
           Exception: a store or broker fault; the caller retries the whole call.
         """
-        # A redelivered command finds its decision in the store (the commit,
-        # or the record of a refusal): it is handed over again, which takes
-        # effect once.
-        decided = self._decide(command_from_dict(envelope.type, envelope.payload), envelope)
-        if isinstance(decided, Commit):
+        decided, earlier = self._decide(command_from_dict(envelope.type, envelope.payload), envelope)
+        if earlier:
+            # Delivered again: its decision was in the store (the commit, or
+            # the record of a refusal).  A final status is written in the
+            # same step as everything the decision called for, so it says
+            # nothing is left to hand over (and no follow-up is sent again,
+            # which would set its own chain going once more).
+            known = self._statuses.get(envelope.command_id)
+            if known is not None and known["status"] in (SUCCEEDED, REJECTED):
+                return outcome_of(decided)
+        elif isinstance(decided, Commit):
             log.debug("committed %s to version %s", decided.stream_id, decided.version_to)
         sent = self.dispatch(decided, envelope)
         return replace(outcome_of(decided), follow_ups=tuple(e.command_id for e in sent))
 
-    def _decide(self, command: Command, envelope: CommandEnvelope) -> Commit | Decision:
+    def _decide(self, command: Command, envelope: CommandEnvelope) -> tuple[Commit | Decision, bool]:
         """The command's decision, recorded in the store: its commit, or a
-        record of a refusal or of a change that changed nothing.  If another
-        delivery of the command decided first, its decision is the one."""
+        record of a refusal or of a change that changed nothing; and whether
+        another delivery of the command decided first (its decision is the
+        one)."""
         try:
             if isinstance(command, CreateProduct):
                 self._claim_sku(command, envelope)
-            decided = self._commit(command, envelope)
+            decided, earlier = self._commit(command, envelope)
         except DomainError as rejection:
             log.debug("command %s %s rejected: %s", envelope.type, envelope.command_id, rejection.code)
             refusal = self._decision(
                 envelope, REFUSED, 0, {"code": rejection.code, "detail": rejection.detail}
             )
-            decided = self._record(refusal)
+            decided, earlier = self._record(refusal)
         if refused_for_good(decided):
             # A create is refused only when its stream exists already or the
             # command itself is invalid: no delivery of it can commit, so the
             # SKU this delivery (or an earlier one) claimed is free again.
             self._release_sku(command, envelope)
-        return decided
+        return decided, earlier
 
-    def _record(self, decision: Decision) -> Commit | Decision:
+    def _record(self, decision: Decision) -> tuple[Commit | Decision, bool]:
         """Record ``decision``; or, if another delivery of the command
-        decided first, return that decision instead."""
+        decided first, that decision instead (and True)."""
         try:
             self._store.append(decision)
         except AlreadyCommitted as first:
-            return first.commit
-        return decision
+            return first.commit, True
+        return decision, False
 
     @staticmethod
     def _decision(envelope: CommandEnvelope, outcome: str, version: int, error=None) -> Decision:
@@ -288,7 +295,7 @@ class CommandHandler:
             envelope, FAILED, error={"code": FAILED, "detail": f"{type(exc).__name__}: {exc}"}
         )
 
-    def _commit(self, command: Command, envelope: CommandEnvelope) -> Commit | Decision:
+    def _commit(self, command: Command, envelope: CommandEnvelope) -> tuple[Commit | Decision, bool]:
         """The command's commit, or the record that it changed nothing (at
         the stream's current version).
 
@@ -309,7 +316,7 @@ class CommandHandler:
                 )
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
-                return done
+                return done, True
             state = kind.aggregate.replay(e for c in history for e in c.domain_events())
             events = kind.decide(state, command)
             if not events:
@@ -328,9 +335,9 @@ class CommandHandler:
             )
             try:
                 self._store.append(commit)
-                return commit
+                return commit, False
             except AlreadyCommitted as decided:
-                return decided.commit
+                return decided.commit, True
             except ConcurrencyConflict:
                 history = None
                 # Spread racing writers apart before they load again.

@@ -179,7 +179,7 @@ class CommandBus:
     def _broker_message(self, envelope: CommandEnvelope):
         # As Dramatiq's RedisBroker.enqueue prepares one: an id of its own in
         # Redis (a retried message is enqueued again under a new one).
-        message = command_message(envelope).copy(options={"redis_message_id": str(uuid.uuid4())})
+        message = command_message(envelope, redis_message_id=str(uuid.uuid4()))
         self._broker.emit_before("enqueue", message, None)
         return message
 

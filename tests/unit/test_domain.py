@@ -1,4 +1,5 @@
 import ast
+import dataclasses
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,3 +190,32 @@ def test_a_price_cannot_pass_the_highest_price():
     with pytest.raises(DomainError) as refused:
         decide(state, commands.UpdateProduct(product_id="p1", changes={"price_cents": MAX_PRICE_CENTS + 1}))
     assert refused.value.code == "price_limit"
+
+
+def sample(message_type: type) -> object:
+    """An instance of ``message_type`` with every field set, lists of dicts of lists in its lists."""
+
+    def value(annotation) -> object:
+        named = str(annotation)
+        if "list" in named:
+            return [{"product_id": "p", "quantity": 2, "tags": ["a"]}]
+        if named.startswith("dict"):
+            return {"name": "n", "description": "d"}
+        return 7 if named.startswith("int") or "int" == named else "s"
+
+    return message_type(**{field.name: value(field.type) for field in dataclasses.fields(message_type)})
+
+
+@pytest.mark.parametrize("message_type", [*commands.COMMANDS.values(), *events.EVENTS.values()])
+def test_to_dict_is_dataclasses_asdict_without_sharing_a_container(message_type):
+    message = sample(message_type)
+    as_dict = message.to_dict()
+    assert as_dict == dataclasses.asdict(message)
+    for name, value in as_dict.items():
+        if isinstance(value, list):
+            value[0]["quantity"] = -1
+            value.append({})
+            assert getattr(message, name)[0]["quantity"] == 2 and len(getattr(message, name)) == 1
+        if isinstance(value, dict):
+            value["name"] = "changed"
+            assert getattr(message, name)["name"] == "n"

@@ -22,11 +22,16 @@ measurement.  The project's web runs with ``MAX_QUEUE_DEPTH`` above what a
 run can queue (it checks the depth all the same), so that it answers 202
 rather than 503 once ten thousand commands wait.
 
+With ``--compare PATH`` (a git worktree of other code, as for
+``bench.endtoend``), a fourth variant, ``compare``, is that checkout's
+Procfile web, measured the same way in the same run: the accept path
+before and after a change.
+
 The variants take turns, their order reversed every other round; the table
 gives medians over the rounds.  On a small machine the load generator
 shares the cores with the servers: its CPU is in the results.
 
-    .venv/bin/python -m bench.accept [--seconds 10] [--connections 32] [--rounds 3]
+    .venv/bin/python -m bench.accept [--seconds 10] [--connections 32] [--rounds 3] [--compare PATH]
 """
 
 from __future__ import annotations
@@ -44,13 +49,13 @@ import redis
 
 from bench.apps import web_command
 from bench.load import creates, generator
-from bench.stack import ROOT, Stack, embedded, procfile
+from bench.stack import ROOT, Stack, check_imports, cpu_s, embedded, procfile
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 
 VARIANTS = ("project", "bare", "json")
 #: What gunicorn serves for each variant (None: the Procfile's web as it is).
-TARGETS = {"project": None, "bare": "bench.apps:bare()", "json": "bench.apps:json_only()"}
+TARGETS = {"project": None, "bare": "bench.apps:bare()", "json": "bench.apps:json_only()", "compare": None}
 #: Above any count of commands one run can queue.
 DEEP_ENOUGH = "100000000"
 
@@ -73,25 +78,21 @@ def reset(client: redis.Redis, timeout: float = 60.0) -> None:
     raise RuntimeError("Redis did not finish rewriting its append-only file")
 
 
-def cpu_s(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 def measure(variant: str, env: dict[str, str], logs: Path, label: str, client: redis.Redis, args) -> dict:
     redis_server = psutil.Process(client.info("server")["process_id"])
-    stack = Stack(env, logs, label, names=("web",), commands=web_commands(variant))
+    root = args.compare if variant == "compare" else ROOT
+    stack = Stack(env, logs, label, names=("web",), root=root, commands=web_commands(variant))
     try:
         stack.wait_until_serving()
         creates(stack.url, seconds=args.warmup, connections=args.connections, expected=202,
                 prefix=f"{label}-warm")  # fmt: skip
         reset(client)
         time.sleep(1.0)
-        web_before, redis_before = stack.cpu_s("web"), cpu_s(redis_server)
+        web_before, redis_before = stack.cpu_s("web"), cpu_s([redis_server])
         result = creates(
             stack.url, seconds=args.seconds, connections=args.connections, expected=202, prefix=label
         )
-        web_cpu, redis_cpu = stack.cpu_s("web") - web_before, cpu_s(redis_server) - redis_before
+        web_cpu, redis_cpu = stack.cpu_s("web") - web_before, cpu_s([redis_server]) - redis_before
     finally:
         stack.stop()
     requests = max(1, result["requests"])
@@ -113,7 +114,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
         f"{'variant':<8} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | "
         f"{'web CPU ms/req':>14} | {'Redis CPU ms/req':>16} | {'client CPU s':>12}"
     ]
-    for variant in VARIANTS:
+    for variant in results:
         rounds = results[variant]
         errors = sum(r["errors"] for r in rounds)
         web, redis_ = median(rounds, "web_cpu_ms_per_req"), median(rounds, "redis_cpu_ms_per_req")
@@ -127,7 +128,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
 
 def ratios(results: dict[str, list[dict]]) -> dict[str, float]:
     out = {}
-    for base in ("bare", "json"):
+    for base in [b for b in ("bare", "json", "compare") if b in results]:
         out[f"req_per_s_project_over_{base}"] = median(results["project"], "per_s") / median(
             results[base], "per_s"
         )
@@ -148,16 +149,22 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compare", type=Path, help="another checkout (a git worktree) to serve too")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "accept.json"))
     args = parser.parse_args()
 
-    results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    variants = (*VARIANTS, "compare") if args.compare else VARIANTS
+    results: dict[str, list[dict]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp)) as env:
         env = {**env, "MAX_QUEUE_DEPTH": DEEP_ENOUGH}
+        if args.compare:
+            args.compare = args.compare.resolve()
+            files = check_imports(args.compare, env)
+            print(f"compare ({args.compare}) imports {', '.join(files)}", flush=True)
         client = connect_redis(Settings.from_env(env))
         try:
             for round_ in range(1, args.rounds + 1):
-                for variant in VARIANTS if round_ % 2 else reversed(VARIANTS):
+                for variant in variants if round_ % 2 else reversed(variants):
                     label = f"{variant}-r{round_}-{uuid.uuid4().hex[:6]}"
                     measured = measure(variant, env, Path(tmp), label, client, args)
                     results[variant].append(measured)
@@ -185,12 +192,19 @@ def main() -> None:
         f"project/json: req/s {found['req_per_s_project_over_json']:.2f}, "
         f"web CPU per request {found['web_cpu_project_over_json']:.2f}"
     )
+    if args.compare:
+        print(
+            f"project/compare: req/s {found['req_per_s_project_over_compare']:.2f}, "
+            f"p99 {found['p99_project_over_compare']:.2f}, "
+            f"web CPU per request {found['web_cpu_project_over_compare']:.2f}"
+        )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {
         "seconds": args.seconds, "warmup": args.warmup, "connections": args.connections,
         "rounds": args.rounds, "generator": generator(),
-        "commands": {v: (web_commands(v) or {"web": procfile()["web"]})["web"] for v in VARIANTS},
+        "commands": {v: (web_commands(v) or {"web": procfile()["web"]})["web"] for v in variants},
+        "compare": str(args.compare) if args.compare else None,
     }  # fmt: skip
     out.write_text(json.dumps({"settings": settings, "results": results, "ratios": found}, indent=2))
     print(f"wrote {out}")

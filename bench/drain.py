@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 from honcho.environ import parse_procfile
 
+from bench.stack import cpu_s, tree
 from domain.commands import CreateProduct
 from infra.broker import build_broker
 from infra.commandbus import CommandBus
@@ -61,25 +62,14 @@ def queue_creates(settings: Settings, count: int) -> list[str]:
     return ids
 
 
-def tree_cpu(process: psutil.Process) -> float:
-    total = 0.0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def settled(process: psutil.Process, timeout: float = 30.0) -> None:
     """Wait until the worker's start-up is over (its CPU use goes quiet)."""
     deadline = time.monotonic() + timeout
     time.sleep(1.0)
     while time.monotonic() < deadline:
-        before = tree_cpu(process)
+        before = cpu_s(tree(process))
         time.sleep(0.5)
-        if tree_cpu(process) - before < 0.05:
+        if cpu_s(tree(process)) - before < 0.05:
             return
     raise RuntimeError("the worker did not settle")
 
@@ -93,7 +83,7 @@ def drain(env: dict[str, str], settings: Settings, count: int, level: str, logs:
     try:
         handle = psutil.Process(worker.pid)
         settled(handle)
-        cpu_before = tree_cpu(handle)
+        cpu_before = cpu_s(tree(handle))
         started = time.monotonic()
         ids = queue_creates(settings, count)
         remaining = set(ids)
@@ -104,7 +94,7 @@ def drain(env: dict[str, str], settings: Settings, count: int, level: str, logs:
                 raise RuntimeError(f"{len(remaining)} commands not done after 600 s")
             time.sleep(0.05)
         seconds = time.monotonic() - started
-        cpu = tree_cpu(handle) - cpu_before
+        cpu = cpu_s(tree(handle)) - cpu_before
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)

@@ -84,8 +84,6 @@ import http.client
 import json
 import math
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -99,7 +97,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import redis
 
-from bench.stack import ROOT, Stack, embedded, release
+from bench.stack import ROOT, Stack, check_imports, cpu_s, embedded, release, tree
 from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 from infra.mongo import connect
@@ -269,28 +267,14 @@ class Processes:
 
     def tree(self, name: str) -> list[psutil.Process]:
         if name in self.servers:
-            top = self.servers[name]
-            try:
-                return [top, *top.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return []
+            return tree(self.servers[name])
         return self.stack.tree(name)
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of every tree, and of this process (the
         generator)."""
-        totals = {}
-        for name in (*STACK, *SERVERS):
-            total = 0.0
-            for process in self.tree(name):
-                try:
-                    times = process.cpu_times()
-                    total += times.user + times.system
-                except psutil.NoSuchProcess:
-                    pass
-            totals[name] = total
-        times = psutil.Process().cpu_times()
-        totals["generator"] = times.user + times.system
+        totals = {name: cpu_s(self.tree(name)) for name in (*STACK, *SERVERS)}
+        totals["generator"] = cpu_s([psutil.Process()])
         return totals
 
     def worker_rss_mb(self) -> float:
@@ -563,38 +547,6 @@ def one_round(
         db.client.close()
         client.close()
     return result
-
-
-# Checking which code the processes of a checkout run.
-
-GUNICORN_LOADER = """
-import sys
-sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # as for the gunicorn script
-sys.argv = ["gunicorn", "web.wsgi:application()", "-c", "python:web.gunicorn_conf"]
-from gunicorn.app.wsgiapp import WSGIApplication
-WSGIApplication()  # gunicorn's config loading: its chdir, then the -c python: module
-import web.wsgi
-print("FILES", web.gunicorn_conf.__file__, web.wsgi.__file__)
-"""
-MODULE_LOADER = """
-import domain, infra, web, workers.serve, workers.actors
-print("FILES", domain.__file__, infra.__file__, web.__file__, workers.serve.__file__, workers.actors.__file__)
-"""
-
-
-def check_imports(root: Path, env: dict[str, str]) -> list[str]:
-    """The files of the project's modules as gunicorn and ``python -m``
-    started with cwd=``root`` find them; each must be under ``root``."""
-    files = []
-    for code in (GUNICORN_LOADER, MODULE_LOADER):
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True, text=True
-        ).stdout
-        files += next(line.split()[1:] for line in out.splitlines() if line.startswith("FILES "))
-    outside = [f for f in files if not Path(f).resolve().is_relative_to(root.resolve())]
-    if outside:
-        raise RuntimeError(f"processes started in {root} would import {outside}")
-    return files
 
 
 # The report.

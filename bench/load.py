@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from bench.stack import cpu_s, tree
+
 SCRIPT = Path(__file__).with_name("creates.lua")
 
 
@@ -185,18 +187,9 @@ def _python(url: str, seconds: float, connections: int, expected: int, prefix: s
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of process ``pid`` and its children so far."""
     try:
-        top = psutil.Process(pid)
-        tree = [top, *top.children(recursive=True)]
+        return cpu_s(tree(psutil.Process(pid)))
     except psutil.NoSuchProcess:
         return 0.0
-    total = 0.0
-    for process in tree:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def listener_pid(port: int) -> int | None:

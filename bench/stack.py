@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +43,28 @@ def embedded(tmp: Path) -> Iterator[dict[str, str]]:
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def tree(process: psutil.Process) -> list[psutil.Process]:
+    """``process`` and its children (gunicorn's or Dramatiq's workers); none
+    once it is gone."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_s(processes: Iterable[psutil.Process]) -> float:
+    """CPU seconds (user + system) of ``processes`` so far; one that has
+    ended counts for nothing."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def release(env: dict[str, str], root: Path = ROOT) -> None:
@@ -94,21 +116,13 @@ class Stack:
     def tree(self, name: str) -> list[psutil.Process]:
         """The process ``name`` and its children (gunicorn's workers)."""
         try:
-            top = psutil.Process(self.processes[name].pid)
-            return [top, *top.children(recursive=True)]
+            return tree(psutil.Process(self.processes[name].pid))
         except psutil.NoSuchProcess:
             return []
 
     def cpu_s(self, name: str) -> float:
         """CPU seconds (user + system) of the process ``name``'s tree so far."""
-        total = 0.0
-        for process in self.tree(name):
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_s(self.tree(name))
 
     def rss_bytes(self, name: str) -> int:
         total = 0
@@ -131,3 +145,35 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+# Checking which code the processes of a checkout run.
+
+GUNICORN_LOADER = """
+import sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # as for the gunicorn script
+sys.argv = ["gunicorn", "web.wsgi:application()", "-c", "python:web.gunicorn_conf"]
+from gunicorn.app.wsgiapp import WSGIApplication
+WSGIApplication()  # gunicorn's config loading: its chdir, then the -c python: module
+import web.wsgi
+print("FILES", web.gunicorn_conf.__file__, web.wsgi.__file__)
+"""
+MODULE_LOADER = """
+import domain, infra, web, workers.serve, workers.actors
+print("FILES", domain.__file__, infra.__file__, web.__file__, workers.serve.__file__, workers.actors.__file__)
+"""
+
+
+def check_imports(root: Path, env: dict[str, str]) -> list[str]:
+    """The files of the project's modules as gunicorn and ``python -m``
+    started with cwd=``root`` find them; each must be under ``root``."""
+    files = []
+    for code in (GUNICORN_LOADER, MODULE_LOADER):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True, text=True
+        ).stdout
+        files += next(line.split()[1:] for line in out.splitlines() if line.startswith("FILES "))
+    outside = [f for f in files if not Path(f).resolve().is_relative_to(root.resolve())]
+    if outside:
+        raise RuntimeError(f"processes started in {root} would import {outside}")
+    return files

@@ -6,7 +6,9 @@ import dataclasses
 from domain.commands import CreateProduct, PlaceOrder
 from infra.messages import FOLLOW_UP_RETRIES, CommandEnvelope, command_message
 
-ORDER = PlaceOrder(order_id="o-1", customer_id="c-1", currency="EUR", lines=[{"product_id": "p-1", "quantity": 2}])
+ORDER = PlaceOrder(
+    order_id="o-1", customer_id="c-1", currency="EUR", lines=[{"product_id": "p-1", "quantity": 2}]
+)
 
 
 def test_an_envelope_carries_what_asdict_would_and_shares_no_container():

@@ -95,6 +95,15 @@ def create_indexes(db: Database) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Undispatched:
+    """A commit or decision the outbox sweep has yet to mark, with its
+    document's ``_id`` to mark it by."""
+
+    document_id: Any
+    decided: Commit | Decision
+
+
 class EventStore:
     """Commits in the ``commits`` collection: the only way to them."""
 
@@ -167,16 +176,18 @@ class EventStore:
         for start in range(0, len(documents), 5000):
             self._commits.insert_many(documents[start : start + 5000], ordered=True)
 
-    def mark_dispatched(self, commits: Sequence[Commit | Decision]) -> None:
-        """Everything each of ``commits`` calls for has been handed over
-        (one round trip)."""
-        if commits:
+    def mark_dispatched(self, found: Sequence[Undispatched]) -> None:
+        """Everything each of ``found`` calls for has been handed over (one
+        round trip).  Marked by ``_id``, the lookup every server answers
+        from its primary key: a ``$or`` of ``(stream_id, version_from)``
+        pairs, as good on MongoDB, made the embedded store scan the whole
+        collection once per pair, holding its lock for seconds."""
+        if found:
             self._commits.update_many(
-                {"$or": [{"stream_id": c.stream_id, "version_from": c.version_from} for c in commits]},
-                {"$set": {"dispatched": True}},
+                {"_id": {"$in": [item.document_id for item in found]}}, {"$set": {"dispatched": True}}
             )
 
-    def undispatched(self, *, recorded_before_ms: int, limit: int = 500) -> list[Commit | Decision]:
+    def undispatched(self, *, recorded_before_ms: int, limit: int = 500) -> list[Undispatched]:
         """Commits and decisions not yet marked dispatched, oldest first.  No lower bound:
         a commit is found however late it became visible or however wrong
         its writer's clock."""
@@ -185,7 +196,7 @@ class EventStore:
             sort=[("recorded_ms", ASCENDING)],
             limit=limit,
         )
-        return [decoded(doc) for doc in cursor]
+        return [Undispatched(doc["_id"], decoded(doc)) for doc in cursor]
 
     def heads(
         self,

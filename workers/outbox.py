@@ -72,17 +72,18 @@ class Outbox:
         for _ in range(100):  # bounded: a pass never runs away
             before_ms = int((self._clock() - self._grace_s) * 1000)
             batch = self._store.undispatched(recorded_before_ms=before_ms, limit=self._batch)
-            known = self._statuses.many([decided.command_id for decided in batch])
+            known = self._statuses.many([found.decided.command_id for found in batch])
             settled_before = rfc3339(datetime.fromtimestamp(self._clock() - FSYNC_WINDOW_S, UTC))
             trusted = []
-            for decided in batch:
+            for found in batch:
+                decided = found.decided
                 status = known.get(decided.command_id)
                 if (
                     status is not None
                     and (status["status"], status["version"]) == settled_status(decided)
                     and (status["completed_at"] or "") < settled_before
                 ):
-                    trusted.append(decided)
+                    trusted.append(found)
                     continue
                 # Not known done: dispatch it again, and mark it on a later
                 # pass, once its status is old enough to be trusted.

@@ -2,6 +2,8 @@
 at most 3 per command on the write side, at most 2 per projection step (1
 when the projector wrote the version before)."""
 
+import time
+
 import pytest
 from pymongo import monitoring
 
@@ -16,9 +18,11 @@ PRODUCT = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
 class Counter(monitoring.CommandListener):
     def __init__(self):
         self.commands = []
+        self.sent = []
 
     def started(self, event):
         self.commands.append(event.command_name)
+        self.sent.append(event.command)
 
     def succeeded(self, event):
         pass
@@ -27,7 +31,7 @@ class Counter(monitoring.CommandListener):
         pass
 
     def take(self):
-        taken, self.commands = self.commands, []
+        taken, self.commands, self.sent = self.commands, [], []
         return taken
 
 
@@ -167,3 +171,23 @@ def test_round_trips_and_messages_for_one_order(counted, broker, settings, capsy
     assert trips["command"] == [1, 2, 2]  # place; reserve (load, commit); mark reserved (load, commit)
     assert all(n <= 2 for n in trips["projection"]) and len(trips["projection"]) == 3
     assert messages == 6
+
+
+def test_the_outbox_marks_what_it_swept_by_id_in_one_round_trip(counted, db):
+    # By _id, the lookup every server answers from its primary key: a $or of
+    # (stream_id, version_from) pairs made the embedded store scan the whole
+    # event store once per pair, holding its lock for seconds.
+    counter, services = counted
+    for i in range(3):
+        product = f"{PRODUCT[:-1]}{i}"
+        command = CreateProduct(product_id=product, sku=f"OUT-{i}", name="Mug", price_cents=1, currency="EUR")
+        services.commands.handle(CommandEnvelope.wrap(command, command_id=f"c-out-{i}"))
+    later = time.time() + 60  # past the grace period, and the statuses past the fsync window
+    services.outbox._clock = lambda: later
+    counter.take()
+    assert services.outbox.sweep() == 0  # every one was handed over: marked, not sent again
+    updates = [sent for sent in counter.sent if "updates" in sent]
+    assert [name for name in counter.commands if name == "update"] == ["update"]
+    [statement] = updates[0]["updates"]
+    assert list(statement["q"]) == ["_id"] and len(statement["q"]["_id"]["$in"]) == 3
+    assert db.commits.count_documents({"dispatched": False}) == 0

@@ -35,7 +35,7 @@ faults: $(STAMP)
 # Every benchmark in turn (bench/, figures in docs/benchmarks.md): about an
 # hour on two cores.  BENCHMARKS picks some (e.g. BENCHMARKS="accept lag").
 # wrk (Debian) drives the HTTP load when installed; Python processes if not.
-BENCHMARKS ?= accept endtoend peers lag drain rebuild
+BENCHMARKS ?= accept endtoend peers lag drain rebuild snapshots
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --constraint requirements.txt -e '.[local,test,bench]'
 	for name in $(BENCHMARKS); do $(BIN)/python -m bench.$$name || exit 1; done

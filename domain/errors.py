@@ -40,6 +40,10 @@ class OrderAlreadyExists(DomainError):
     code = "order_exists"
 
 
+class DuplicateOrderLine(DomainError):
+    code = "duplicate_line"
+
+
 class OrderNotFound(DomainError):
     code = "order_not_found"
 

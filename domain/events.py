@@ -23,7 +23,9 @@ class ProductCreated(Event):
     currency: str
     description: str | None
     category: str | None
-    stock: int
+    #: The stock the product was created with (schema 1 called it ``stock``:
+    #: domain/upcasting.py).
+    initial_stock: int
 
 
 @dataclass(frozen=True)

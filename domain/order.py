@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from domain import commands, events
 from domain.aggregate import Aggregate
-from domain.errors import InvalidOrderStatus, OrderAlreadyExists, OrderNotFound
+from domain.errors import DuplicateOrderLine, InvalidOrderStatus, OrderAlreadyExists, OrderNotFound
 from domain.limits import MAX_INT
 
 #: An order's statuses.
@@ -82,6 +82,25 @@ class Order(Aggregate):
                 raise TypeError(f"an order cannot apply {event.type}")
         return replace(state, version=self.version + 1)
 
+    def to_snapshot(self) -> dict:
+        return {
+            "version": self.version,
+            "status": self.status,
+            "lines": [
+                {
+                    "product_id": line.product_id,
+                    "quantity": line.quantity,
+                    "status": line.status,
+                    "unit_price_cents": line.unit_price_cents,
+                }
+                for line in self.lines
+            ],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict) -> Order:
+        return cls(data["version"], data["status"], tuple(Line(**line) for line in data["lines"]))
+
 
 def decide(state: Order, command: commands.Command) -> list[events.Event]:
     """Return the events ``command`` produces against ``state`` (none when
@@ -93,6 +112,11 @@ def decide(state: Order, command: commands.Command) -> list[events.Event]:
     if isinstance(command, commands.PlaceOrder):
         if state.exists:
             raise OrderAlreadyExists(f"order {command.order_id} already exists")
+        products = [line["product_id"] for line in command.lines]
+        if len(set(products)) < len(products):
+            # One line per product: each (order, product) pair then gets one
+            # reservation command, which is what makes it reserve once.
+            raise DuplicateOrderLine(f"order {command.order_id} has a product on more than one line")
         lines = [{"product_id": line["product_id"], "quantity": line["quantity"]} for line in command.lines]
         return [events.OrderPlaced(customer_id=command.customer_id, currency=command.currency, lines=lines)]
     if not state.exists:

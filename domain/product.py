@@ -32,10 +32,12 @@ class Product(Aggregate):
     price_cents: int = 0
     currency: str | None = None
     stock_available: int = 0
-    #: Open reservations: order id -> quantity set aside.
+    #: Open reservations: order id -> quantity set aside.  Orders whose
+    #: reservation was released or shipped are not remembered: each (order,
+    #: product) pair gets one ``ReserveStock``, and the event store decides
+    #: a command once (README, "Snapshots"), so the state stays as small as
+    #: the open reservations however long the stream.
     reservations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    #: Orders whose reservation was released or shipped: never reserved again.
-    settled: frozenset[str] = frozenset()
 
     @property
     def stock_reserved(self) -> int:
@@ -52,7 +54,7 @@ class Product(Aggregate):
                     category=event.category,
                     price_cents=event.price_cents,
                     currency=event.currency,
-                    stock_available=event.stock,
+                    stock_available=event.initial_stock,
                 )
             case events.ProductDetailsChanged():
                 state = replace(self, name=event.name, description=event.description, category=event.category)
@@ -71,17 +73,32 @@ class Product(Aggregate):
                     self,
                     stock_available=self.stock_available + event.quantity,
                     reservations=_without(self.reservations, event.order_id),
-                    settled=self.settled | {event.order_id},
                 )
             case events.StockShipped():
                 state = replace(
                     self,
                     reservations=_without(self.reservations, event.order_id),
-                    settled=self.settled | {event.order_id},
                 )
             case _:
                 raise TypeError(f"a product cannot apply {event.type}")
         return replace(state, version=self.version + 1)
+
+    def to_snapshot(self) -> dict:
+        return {
+            "version": self.version,
+            "sku": self.sku,
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "price_cents": self.price_cents,
+            "currency": self.currency,
+            "stock_available": self.stock_available,
+            "reservations": dict(self.reservations),
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict) -> Product:
+        return cls(**{**data, "reservations": MappingProxyType(dict(data["reservations"]))})
 
 
 def _with(reservations: Mapping[str, int], order_id: str, quantity: int) -> Mapping[str, int]:
@@ -112,7 +129,7 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
                 currency=command.currency,
                 description=command.description,
                 category=command.category,
-                stock=command.stock,
+                initial_stock=command.stock,
             )
         ]
     if not state.exists:
@@ -138,7 +155,7 @@ def decide(state: Product, command: commands.Command) -> list[events.Event]:
 
 
 def _reserve(state: Product, command: commands.ReserveStock) -> list[events.Event]:
-    if command.order_id in state.reservations or command.order_id in state.settled:
+    if command.order_id in state.reservations:
         return []  # this order's line was answered already
     if command.currency != state.currency:
         raise CurrencyMismatch(f"the product is priced in {state.currency}, the order in {command.currency}")

@@ -39,7 +39,7 @@ def _product_fields(
                 "category": event.category,
                 "price_cents": event.price_cents,
                 "currency": event.currency,
-                "stock_available": event.stock,
+                "stock_available": event.initial_stock,
                 "stock_reserved": 0,
                 "version": version,
                 "created_at": recorded_at,

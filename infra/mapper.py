@@ -1,10 +1,14 @@
 """The one conversion between domain events and the form in which they are
 stored in a commit and carried by a notification:
-``{"type": "StockAdjusted", "version": 7, "data": {...}}``.
+``{"type": "StockAdjusted", "version": 7, "schema": 1, "data": {...}}``,
+where ``version`` is the event's place in its stream and ``schema`` the
+version of its type's shape it was written in (none: 1).
 
 The domain sees event objects; the store and the messages see these
 documents.  Events are encoded here when a commit is made and decoded
-here when a commit or a notification is read, nowhere else."""
+here when a commit or a notification is read, nowhere else; reading
+brings an event written in an older schema up to today's shape
+(``domain/upcasting.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from domain.events import Event, event_from_dict
+from domain.upcasting import current_schema, upcast
 
 #: An event as stored: its type's name, its version in the stream, its data.
 Stored = dict[str, Any]
@@ -40,14 +45,22 @@ class Recorded:
         """Raises:
         KeyError: the event's type is unknown.
         TypeError: its data does not fit its type.
+        NewerSchema: it was written in a schema newer than this code's.
         """
-        return event_from_dict(self.stored["type"], self.stored["data"])
+        event_type = self.stored["type"]
+        data = upcast(event_type, self.stored.get("schema", 1), self.stored["data"])
+        return event_from_dict(event_type, data)
 
 
 def encode(events: Sequence[Event], *, after_version: int) -> list[Stored]:
     """``events`` as stored, numbered on from ``after_version``."""
     return [
-        {"type": event.type, "version": after_version + i, "data": event.to_dict()}
+        {
+            "type": event.type,
+            "version": after_version + i,
+            "schema": current_schema(event.type),
+            "data": event.to_dict(),
+        }
         for i, event in enumerate(events, start=1)
     ]
 

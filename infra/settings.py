@@ -57,6 +57,17 @@ class Settings:
     #: ``CONSUMER_WAKEUPS=off``: idle consumers only poll (Dramatiq's backoff,
     #: up to a second) instead of being woken by each enqueue.
     consumer_wakeups: bool = True
+    #: ``SNAPSHOT_EVERY_PRODUCT`` / ``SNAPSHOT_EVERY_ORDER``: a command that
+    #: replayed this many events of its stream (since its newest snapshot)
+    #: leaves a snapshot of the state it committed; 0: never.
+    snapshot_every_product: int = 100
+    snapshot_every_order: int = 100
+
+    @property
+    def snapshot_every(self) -> dict[str, int]:
+        """Stream type -> how many events a load may replay before the
+        command that loaded it writes a snapshot (0: never)."""
+        return {"product": self.snapshot_every_product, "order": self.snapshot_every_order}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -104,6 +115,8 @@ class Settings:
             heartbeat_timeout_s=_seconds(environ, "WORKER_HEARTBEAT_TIMEOUT"),
             consumer_wakeups=_on_off(environ, "CONSUMER_WAKEUPS"),
             rebuild_lease_s=_seconds(environ, "REBUILD_LEASE"),
+            snapshot_every_product=_whole(environ, "SNAPSHOT_EVERY_PRODUCT"),
+            snapshot_every_order=_whole(environ, "SNAPSHOT_EVERY_ORDER"),
             max_waits=max(1, _whole(environ, "WEB_THREADS") * 3 // 4) if waits is None else waits,
         )
 
@@ -164,6 +177,8 @@ SETTINGS_VARIABLES = (
     Variable("WORKER_HEARTBEAT_TIMEOUT", "45", "Seconds of silence after which a worker is taken for dead"),
     Variable("REBUILD_LEASE", "30", "Seconds a rebuild holds its new generation without renewing"),
     Variable("CONSUMER_WAKEUPS", "on", "off: idle workers poll for messages instead of being woken"),
+    Variable("SNAPSHOT_EVERY_PRODUCT", "100", "Product events a load replays at most, by snapshots; 0: none"),
+    Variable("SNAPSHOT_EVERY_ORDER", "100", "Order events a load replays at most, by snapshots; 0: none"),
 )
 
 #: What the Procfile's commands, the entry points and ``make run`` read

@@ -78,13 +78,15 @@ PRODUCT_HISTORY = {
         {
             "type": "ProductCreated",
             "version": 1,
-            "data": CREATE_PRODUCT,
+            "schema": 2,
+            "data": {**{k: v for k, v in CREATE_PRODUCT.items() if k != "stock"}, "initial_stock": 3},
             "recorded_at": "2026-11-26T05:34:19.712Z",
             "command_id": COMMAND_ID,
         },
         {
             "type": "StockReserved",
             "version": 2,
+            "schema": 1,
             "data": {
                 "order_id": ORDER_ID,
                 "quantity": 2,
@@ -102,6 +104,7 @@ ORDER_HISTORY = {
         {
             "type": "OrderPlaced",
             "version": 1,
+            "schema": 1,
             "data": {
                 "customer_id": "cust-42",
                 "currency": "EUR",
@@ -110,5 +113,30 @@ ORDER_HISTORY = {
             "recorded_at": "2026-11-26T05:40:00.120Z",
             "command_id": "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d",
         },
+    ]
+}
+
+EVENT_CATALOGUE = {
+    "events": [
+        {
+            "type": "StockAdjusted",
+            "current_schema": 1,
+            "schemas": [
+                {
+                    "schema": 1,
+                    "json_schema": {
+                        "$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "title": "StockAdjusted data, schema 1",
+                        "type": "object",
+                        "properties": {
+                            "delta": {"type": "integer"},
+                            "reason": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                        },
+                        "required": ["delta", "reason"],
+                        "additionalProperties": False,
+                    },
+                }
+            ],
+        }
     ]
 }

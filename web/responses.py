@@ -125,6 +125,9 @@ class OrderPageSchema(Schema):
 class EventSchema(Schema):
     type = fields.String(required=True)
     version = fields.Integer(required=True)
+    #: The version of the type's shape ``data`` was stored in
+    #: (``GET /events/schemas``); 1 for events stored before it was kept.
+    schema = fields.Integer(required=True)
     data = fields.Dict(required=True)
     recorded_at = Timestamp(required=True)
     command_id = fields.String(required=True)
@@ -132,6 +135,21 @@ class EventSchema(Schema):
 
 class HistorySchema(Schema):
     items = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class EventTypeVersionSchema(Schema):
+    schema = fields.Integer(required=True)
+    json_schema = fields.Dict(required=True, metadata={"description": "JSON Schema of the event's data"})
+
+
+class EventTypeSchema(Schema):
+    type = fields.String(required=True)
+    current_schema = fields.Integer(required=True)
+    schemas = fields.List(fields.Nested(EventTypeVersionSchema), required=True)
+
+
+class EventCatalogueSchema(Schema):
+    events = fields.List(fields.Nested(EventTypeSchema), required=True)
 
 
 #: Every response schema under its name in the contract's components.
@@ -145,6 +163,7 @@ COMPONENTS: dict[str, type[Schema]] = {
     "Order": OrderSchema,
     "OrderPage": OrderPageSchema,
     "History": HistorySchema,
+    "EventCatalogue": EventCatalogueSchema,
 }
 
 # One instance of each, for dumping (a schema instance holds no request state).

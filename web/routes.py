@@ -17,6 +17,7 @@ from domain.streams import PRODUCT as PRODUCT_STREAM
 from web import commands, examples, health, inputs, orders, products
 from web.bootstrap import WebAdapters
 from web.cursors import Cursors
+from web.eventschemas import EventSchemas
 from web.history import History
 from web.metrics import Metrics
 from web.operations import COMMON, RETRY_AFTER, Command, Operation, Query, json_body, problem
@@ -115,6 +116,13 @@ ROUTES = (
     Route("/orders/{order_id:uuid}/history", lambda p: History(p.adapters.history, ORDER_STREAM), {
         "get": Query("An order's events", "orders", "History", examples.ORDER_HISTORY, item=True,
                      scope="admin"),
+    }),
+    Route("/events/schemas", lambda p: EventSchemas(), {
+        "get": Operation("Every event type, each schema version it is stored in, and a JSON Schema of "
+                         "each", "events", scope="read", responses={
+            "200": json_body("EventCatalogue", "the event catalogue", example=examples.EVENT_CATALOGUE),
+            **COMMON,
+        }),
     }),
     Route("/customers/{customer_id}/orders", lambda p: orders.CustomerOrders(
         p.adapters.order_views, p.cursors, p.adapters.progress

@@ -140,7 +140,12 @@ class HistoryViews:
         if not commits or commits[0].stream_type != stream_type:
             return None
         return [
-            responses.EVENT.dump(event | {"recorded_at": commit.recorded_at, "command_id": commit.command_id})
+            # As stored: in the schema it was written in, which it names.
+            responses.EVENT.dump(
+                {"schema": 1}
+                | event
+                | {"recorded_at": commit.recorded_at, "command_id": commit.command_id}
+            )
             for commit in commits
             for event in commit.events
         ]

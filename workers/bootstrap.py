@@ -22,6 +22,7 @@ from infra.progress import Progress
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.skus import SkuClaims
+from infra.snapshots import Snapshots
 from infra.statuses import CommandStatuses
 from workers.catchup import CatchUp
 from workers.handler import CommandHandler
@@ -94,7 +95,12 @@ def build_services(
     progress = adapters.progress.handing_over_to(broker)
     projector = Projector(adapters.store, adapters.db, progress, generations=adapters.generations)
     commands = CommandHandler(
-        adapters.store, adapters.skus, Handover(broker, adapters.statuses), adapters.statuses
+        adapters.store,
+        adapters.skus,
+        Handover(broker, adapters.statuses),
+        adapters.statuses,
+        snapshots=Snapshots(adapters.db),
+        snapshot_every=settings.snapshot_every,
     )
     return Services(
         adapters=adapters,

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from domain import process
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
 from domain.errors import DomainError, DuplicateSku
-from domain.streams import STREAM_KINDS
+from domain.streams import STREAM_KINDS, StreamKind
 from infra.commits import REFUSED, UNCHANGED, Commit, Decision, span_attributes
 from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
 from infra.messages import CommandEnvelope, rfc3339
 from infra.skus import Claim
 from infra.statuses import FAILED, REJECTED, SUCCEEDED
 from infra.tracing import carrier, tracer
-from workers.ports import EventLog, MessageSender, SkuRegistry, StatusBook
+from workers.ports import EventLog, MessageSender, SkuRegistry, SnapshotStore, StatusBook
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,61 @@ CLAIM_LEASE_S = 15 * 60
 #: holder's command (60 s), and past a paused worker's messages coming
 #: back (the heartbeat timeout), so that no copy of it can still commit.
 CLAIM_GRACE_S = 3 * 60
+
+
+#: Streams whose last loaded or committed state a handler keeps.
+REMEMBERED = 2000
+#: How long a handler starts a stream's load from the state it kept,
+#: rather than from the stream's snapshot: long enough for a burst of
+#: commands on one stream, short enough that commits by other processes
+#: meanwhile stay few.
+RECENT_FOR_S = 10.0
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a load starts: a state at ``version`` (None: the stream's
+    beginning), reached by ``command_id``'s commit (a load checks it is
+    still there); the version of the stream's kept snapshot; and when this
+    was known (``time.monotonic``)."""
+
+    state: Any
+    version: int
+    command_id: str | None
+    snapshot_version: int
+    at: float = 0.0
+    #: Read from the snapshot (not kept by this handler).
+    from_snapshot: bool = False
+
+
+FROM_SCRATCH = Start(None, 0, None, 0)
+
+
+class Recent:
+    """The states a handler last loaded or committed, by stream (the
+    ``remembered`` most recent).  A state at a version is the fold of the
+    events up to it, which never change, so it stays right: a load starts
+    from it and reads only the commits after it, whoever wrote them."""
+
+    def __init__(self, remembered: int):
+        self._remembered = remembered
+        self._starts: OrderedDict[str, Start] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, stream_id: str) -> Start | None:
+        with self._lock:
+            return self._starts.get(stream_id)
+
+    def keep(self, stream_id: str, start: Start) -> None:
+        if self._remembered <= 0:
+            return
+        with self._lock:
+            known = self._starts.get(stream_id)
+            if known is None or known.version <= start.version:
+                self._starts[stream_id] = start
+            self._starts.move_to_end(stream_id)
+            while len(self._starts) > self._remembered:
+                self._starts.popitem(last=False)
 
 
 class TooManyConflicts(Exception):
@@ -121,7 +179,18 @@ class CommandHandler:
         max_conflicts: int = 20,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: Mapping[str, int] | None = None,
+        remembered: int = REMEMBERED,
     ):
+        """``snapshots``: where states are kept so that a load replays at
+        most ``snapshot_every[stream_type]`` events (plus one commit's);
+        without it, or at 0, every load replays the whole stream.
+        ``remembered``: how many streams' states this handler keeps from
+        its own last load or commit, to load only what came after."""
+        self._snapshots = snapshots
+        self._snapshot_every = dict(snapshot_every or {})
+        self._recent = Recent(remembered)
         self._store = store
         self._skus = skus
         self._publisher = publisher
@@ -305,19 +374,27 @@ class CommandHandler:
         kind = STREAM_KINDS[command.stream_type]
         # A create targets a new stream: skip the load and let the unique
         # index tell us otherwise.
-        history: list[Commit] | None = [] if isinstance(command, CREATES_STREAM) else None
+        creates = isinstance(command, CREATES_STREAM)
+        history: list[Commit] | None = [] if creates else None
+        start = FROM_SCRATCH if creates else self._start(envelope.stream_id, kind)
         for attempt in range(self._max_conflicts):
             if history is None:
-                history = self._store.load(envelope.stream_id)
+                start, history = self._load(envelope.stream_id, start)
             if history and history[0].stream_type != envelope.stream_type:
                 # An id of another kind of stream (ids are shared): not ours.
                 raise STREAM_KINDS[envelope.stream_type].not_found(
                     f"no {envelope.stream_type} {envelope.stream_id}"
                 )
+            # (Loaded after a snapshot, history may not hold an earlier
+            # commit of this command: appending it again then finds it.)
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
                 return done, True
-            state = kind.aggregate.replay(e for c in history for e in c.domain_events())
+            state = kind.aggregate.replay((e for c in history for e in c.domain_events()), start.state)
+            if history:
+                start = replace(start, state=state, version=state.version, command_id=history[-1].command_id)
+            if state.version:
+                self._recent.keep(envelope.stream_id, replace(start, at=time.monotonic()))
             events = kind.decide(state, command)
             if not events:
                 return self._record(self._decision(envelope, UNCHANGED, state.version))
@@ -335,14 +412,92 @@ class CommandHandler:
             )
             try:
                 self._store.append(commit)
-                return commit, False
             except AlreadyCommitted as decided:
                 return decided.commit, True
             except ConcurrencyConflict:
                 history = None
                 # Spread racing writers apart before they load again.
                 self._sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+            else:
+                committed = kind.aggregate.replay(events, state)
+                kept = self._keep_snapshot(envelope, kind, start.snapshot_version, committed)
+                now = time.monotonic()
+                self._recent.keep(
+                    envelope.stream_id, Start(committed, committed.version, envelope.command_id, kept, now)
+                )
+                return commit, False
         raise TooManyConflicts(f"{envelope.stream_id}: {self._max_conflicts} conflicts in a row")
+
+    def _start(self, stream_id: str, kind: StreamKind) -> Start:
+        """Where a load of the stream starts: the state this handler kept
+        of it in the last ``RECENT_FOR_S``, else the newer of the stream's
+        snapshot and the state it kept earlier, else nothing."""
+        recent = self._recent.get(stream_id)
+        if recent is not None and type(recent.state) is not kind.aggregate:
+            recent = None  # an id of another kind of stream
+        if recent is not None and time.monotonic() - recent.at < RECENT_FOR_S:
+            return recent
+        if self._snapshots is None or not self._snapshot_every.get(kind.name):
+            return recent or FROM_SCRATCH
+        snapshot = self._snapshots.load(stream_id, kind.name, kind.aggregate.snapshot_schema())
+        if recent is not None and recent.version >= snapshot.version:
+            return replace(recent, snapshot_version=snapshot.version)
+        if snapshot.state is None:
+            return FROM_SCRATCH
+        try:
+            state = kind.aggregate.from_snapshot(snapshot.state)
+        except Exception:
+            # Written by this schema yet unreadable: replay, and the next
+            # snapshot written replaces it.
+            log.warning("ignoring an unreadable snapshot of %s", stream_id, exc_info=True)
+            return FROM_SCRATCH
+        return Start(state, snapshot.version, snapshot.command_id, snapshot.version, from_snapshot=True)
+
+    def _load(self, stream_id: str, start: Start) -> tuple[Start, list[Commit]]:
+        """The commits after ``start`` (one round trip), and where they
+        start: from the beginning if the commit ``start`` ends at is not
+        there (a store restored without its snapshots, a commit a failover
+        rolled back), so that nothing is decided on a state the store
+        does not hold."""
+        if start.version == 0:
+            return start, self._store.load(stream_id)
+        # From the commit ending at the start's version: the check costs
+        # one more document, not a round trip.
+        history = self._store.load(stream_id, after_version=start.version - 1)
+        if history and (history[0].version_to, history[0].command_id) == (start.version, start.command_id):
+            return start, history[1:]
+        log.warning(
+            "%s: no commit of %s ends at version %s; loading the stream from its start",
+            stream_id, start.command_id, start.version,
+        )  # fmt: skip
+        if start.from_snapshot and self._snapshots is not None:
+            # Ahead of the commits: no write would replace it until the
+            # stream passes its version.
+            self._snapshots.delete([stream_id])
+        return FROM_SCRATCH, self._store.load(stream_id)
+
+    def _keep_snapshot(self, envelope: CommandEnvelope, kind: StreamKind, kept: int, committed) -> int:
+        """After a commit: once ``snapshot_every`` events or more came after
+        the stream's kept snapshot (at version ``kept``), keep the committed
+        state instead, so that no load from the snapshot replays more (one
+        write; a failure is logged and changes nothing).  The version of
+        the snapshot kept now."""
+        every = self._snapshot_every.get(kind.name)
+        if self._snapshots is None or not every or committed.version - kept < every:
+            return kept
+        try:
+            saved = self._snapshots.save(
+                envelope.stream_id,
+                kind.name,
+                kind.aggregate.snapshot_schema(),
+                committed.version,
+                committed.to_snapshot(),
+                envelope.command_id,
+            )
+        except Exception:
+            log.warning("could not keep a snapshot of %s", envelope.stream_id, exc_info=True)
+            return kept
+        return committed.version if saved else kept
 
     def _claim_sku(self, command: CreateProduct, envelope: CommandEnvelope) -> None:
         mine = Claim(sku=command.sku, product_id=command.product_id, command_id=envelope.command_id)

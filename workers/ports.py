@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from infra.commits import Commit, Decision
 from infra.messages import CommandEnvelope
 from infra.skus import Claim
+from infra.snapshots import Snapshot
 
 
 class EventLog(Protocol):
@@ -33,6 +34,24 @@ class EventLog(Protocol):
           ConcurrencyConflict: another commit took ``commit.version_from``.
         """
         ...
+
+
+class SnapshotStore(Protocol):
+    """Aggregate states kept beside their streams (``infra/snapshots.py``)."""
+
+    def load(self, stream_id: str, stream_type: str, schema: str) -> Snapshot: ...
+
+    def save(
+        self,
+        stream_id: str,
+        stream_type: str,
+        schema: str,
+        version: int,
+        state: dict[str, Any],
+        command_id: str,
+    ) -> bool: ...
+
+    def delete(self, stream_ids: list[str] | None = None) -> int: ...
 
 
 class SkuRegistry(Protocol):

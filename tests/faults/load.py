@@ -127,7 +127,7 @@ def run_load(
     """``clients`` threads, each sending until ``seconds`` have passed,
     ``pause_s`` apart (jittered).  Orders contend for a few hot products,
     and every ``new_hot_every_s`` the sale moves on to the newest products
-    (until snapshots exist, a command's cost grows with its stream)."""
+    (so that the hot streams vary, as a real sale's do)."""
     deadline = time.monotonic() + seconds
     master = random.Random(seed)
     hot = list(hot)

@@ -9,7 +9,13 @@ from infra.eventstore import COMMITS, COMMITS_ONLY, AlreadyCommitted, Concurrenc
 from infra.indexes import ensure_indexes
 
 CREATED = ProductCreated(
-    sku="MUG-1", name="Mug", price_cents=1250, currency="EUR", description=None, category=None, stock=3
+    sku="MUG-1",
+    name="Mug",
+    price_cents=1250,
+    currency="EUR",
+    description=None,
+    category=None,
+    initial_stock=3,
 )
 
 

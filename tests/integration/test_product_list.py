@@ -35,7 +35,7 @@ def catalog(db):
             currency="EUR",
             description=None,
             category=rng.choice(["kitchen", "garden", None]),
-            stock=rng.choice([0, 0, 3, 10]),
+            initial_stock=rng.choice([0, 0, 3, 10]),
         )
         product_id = f"00000000-0000-4000-8000-{i:012d}"
         docs.append({"_id": product_id, "id": product_id, **product_view(None, created, 1, T)})

@@ -12,7 +12,13 @@ from workers.projector import Projector
 
 STREAM = "9d7c2b1a-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
 CREATED = ProductCreated(
-    sku="MUG-1", name="Mug", price_cents=1250, currency="EUR", description="big", category="kitchen", stock=10
+    sku="MUG-1",
+    name="Mug",
+    price_cents=1250,
+    currency="EUR",
+    description="big",
+    category="kitchen",
+    initial_stock=10,
 )
 
 

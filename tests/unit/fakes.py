@@ -14,6 +14,7 @@ from infra.commits import Commit, Decision
 from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
 from infra.settings import Settings
 from infra.skus import Claim, now_ms
+from infra.snapshots import Snapshot
 from infra.statuses import FINAL, REJECTED, SUCCEEDED, record
 from web.app import create_app
 from web.bootstrap import WebAdapters
@@ -29,7 +30,7 @@ from web.ports import (
     StreamProgress,
 )
 from web.views import Page
-from workers.ports import EventLog, MessageSender, SkuRegistry, StatusBook
+from workers.ports import EventLog, MessageSender, SkuRegistry, SnapshotStore, StatusBook
 
 
 class FakeCommandBus(CommandSubmitter):
@@ -204,20 +205,50 @@ def make_client(**fakes) -> testing.TestClient:
 # --- the command handler's ports ------------------------------------------------
 
 
+class FakeSnapshotStore(SnapshotStore):
+    """One snapshot per stream in memory, kept as the store keeps them: a
+    write only moves one forward (or off another schema)."""
+
+    def __init__(self):
+        self.kept: dict[str, dict] = {}
+
+    def load(self, stream_id, stream_type, schema):
+        doc = self.kept.get(stream_id)
+        if doc is None or (doc["schema"], doc["stream_type"]) != (schema, stream_type):
+            return Snapshot()
+        return Snapshot(doc["version"], doc["state"], doc["command_id"])
+
+    def save(self, stream_id, stream_type, schema, version, state, command_id):
+        doc = self.kept.get(stream_id)
+        if doc is None or doc["version"] < version or doc["schema"] != schema:
+            self.kept[stream_id] = {"stream_type": stream_type, "schema": schema, "version": version}
+            self.kept[stream_id].update(state=state, command_id=command_id)
+        return True
+
+    def delete(self, stream_ids=None):
+        gone = [i for i in self.kept if stream_ids is None or i in stream_ids]
+        for stream_id in gone:
+            del self.kept[stream_id]
+        return len(gone)
+
+
 class FakeEventLog(EventLog):
     """Streams in memory, refusing appends as the store's unique indexes do.
 
     ``racers`` are other writers: before each of the next appends, one of
     them runs (and may append first), so that the append meets a conflict.
-    ``appends`` counts the appends other than the racers'."""
+    ``appends`` counts the appends other than the racers'; ``loads`` lists
+    each load's ``(stream_id, after_version)``."""
 
     def __init__(self):
         self.streams: dict[str, list[Commit | Decision]] = defaultdict(list)
         self.racers: list = []
         self.appends = 0
+        self.loads: list[tuple[str, int]] = []
         self._racing = False
 
     def load(self, stream_id, after_version=0):
+        self.loads.append((stream_id, after_version))
         commits = [c for c in self.streams.get(stream_id, []) if isinstance(c, Commit)]
         return sorted((c for c in commits if c.version_to > after_version), key=lambda c: c.version_from)
 

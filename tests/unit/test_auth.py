@@ -28,6 +28,7 @@ ROUTES = [
     ("GET", f"/orders/{ORDER}/history", None, "admin"),
     ("GET", "/customers/c/orders", None, "read"),
     ("GET", f"/commands/{IDS[82]}", None, "read"),
+    ("GET", "/events/schemas", None, "read"),
 ]
 CALLERS = {None: None, "unknown": None, "r-token": "read", "w-token": "write", "a-token": "admin"}
 RANK = {"read": 0, "write": 1, "admin": 2}

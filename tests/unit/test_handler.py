@@ -11,7 +11,7 @@ import pytest
 from domain.commands import AdjustStock, CreateProduct, MarkLineRefused, ReserveStock, UpdateProduct
 from infra.commits import REFUSED, UNCHANGED, Commit, Decision
 from infra.messages import CommandEnvelope
-from tests.unit.fakes import FakeEventLog, FakeSender, FakeSkuRegistry, FakeStatusBook
+from tests.unit.fakes import FakeEventLog, FakeSender, FakeSkuRegistry, FakeSnapshotStore, FakeStatusBook
 from workers.handler import CommandHandler, TooManyConflicts
 
 PRODUCT = "0b7d1f9e-8a55-4a3b-9d35-2f1f2a5b7c01"
@@ -246,3 +246,49 @@ def test_giving_up_with_the_store_unreachable_reports_failed(rig):
         create(), TimeoutError("no answer")
     )
     assert rig.status("c-create")["error"]["detail"] == "TimeoutError: no answer"
+
+
+# --- loads that start from what the handler remembers -----------------------------
+
+
+def test_a_command_delivered_again_after_its_stream_moved_on_adopts_its_first_decision(rig):
+    # Its commit lies before the state the handler remembers, so its load
+    # does not see it: the store's (stream_id, command_id) index does.
+    rig.handler.handle(create(stock=5))
+    first = rig.handler.handle(adjust(-5, "c-take"))
+    rig.handler.handle(adjust(2, "c-more"))
+    rig.store.loads.clear()
+    again = rig.handler.handle(adjust(-5, "c-take"))  # 2 in stock now: decided afresh, it would fail
+    assert (again.status, again.version) == ("succeeded", first.version)
+    # only what came after the remembered version (and the commit that reached it, checked)
+    assert rig.store.loads == [(PRODUCT, 2)]
+    assert rig.history() == [("c-create", 1, 1), ("c-take", 2, 2), ("c-more", 3, 3)]
+
+
+def test_a_handler_that_remembers_nothing_loads_the_whole_stream(rig):
+    forgetful = CommandHandler(rig.store, rig.skus, rig.sender, rig.statuses, remembered=0)
+    forgetful.handle(create())
+    forgetful.handle(adjust(1, "c-1"))
+    rig.store.loads.clear()
+    forgetful.handle(adjust(1, "c-2"))
+    assert rig.store.loads == [(PRODUCT, 0)]
+
+
+def test_with_snapshots_a_load_replays_at_most_every_events(rig):
+    snapshots = FakeSnapshotStore()
+    handler = CommandHandler(
+        rig.store, rig.skus, rig.sender, rig.statuses,
+        snapshots=snapshots, snapshot_every={"product": 3}, remembered=0,
+    )  # fmt: skip
+    handler.handle(create())
+    for i in range(10):
+        handler.handle(adjust(1, f"c-{i}"))
+    # Once 3 events came after the snapshot, a command keeps a new one: each
+    # load reads the commit that reached the snapshot (checked) and at most
+    # 2 more.
+    assert [after + 1 if after else 0 for _, after in rig.store.loads] == [0, 0, 3, 3, 3, 6, 6, 6, 9, 9]
+    kept = snapshots.kept[PRODUCT]
+    assert (kept["version"], kept["state"]["stock_available"]) == (9, 5 + 8)
+    # and every decision is the one a full replay makes
+    assert handler.handle(adjust(-15, "c-all")).status == "succeeded"
+    assert handler.handle(adjust(-1, "c-none-left")).status == "rejected"

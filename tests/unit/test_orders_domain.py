@@ -3,7 +3,13 @@
 import pytest
 
 from domain import commands, events, process
-from domain.errors import CurrencyMismatch, InsufficientStock, InvalidOrderStatus, ProductNotFound
+from domain.errors import (
+    CurrencyMismatch,
+    DuplicateOrderLine,
+    InsufficientStock,
+    InvalidOrderStatus,
+    ProductNotFound,
+)
 from domain.limits import MAX_INT
 from domain.order import REFUSED, REJECTED, RESERVED, Order
 from domain.order import decide as decide_order
@@ -73,8 +79,23 @@ def test_release_gives_stock_back_and_ship_does_not():
     assert (released.stock_available, released.stock_reserved) == (5, 0)
     shipped = reserved.apply(decide_product(reserved, commands.ShipStock("p1", "o1"))[0])
     assert (shipped.stock_available, shipped.stock_reserved) == (3, 0)
-    # a settled order is never reserved again
-    assert decide_product(released, commands.ReserveStock("p1", "o1", 2, "EUR")) == []
+    # A product keeps no trace of settled orders: it reserves once per order
+    # because an order sends one ReserveStock per product (below), decided
+    # once by the event store (tests/integration/test_snapshots.py).
+    assert released.to_snapshot()["reservations"] == {} == shipped.to_snapshot()["reservations"]
+
+
+def test_an_order_holds_each_product_on_one_line():
+    with pytest.raises(DuplicateOrderLine):
+        decide_order(
+            Order(),
+            commands.PlaceOrder(
+                "o1",
+                "cust",
+                "EUR",
+                [{"product_id": "p1", "quantity": 1}, {"product_id": "p1", "quantity": 2}],
+            ),
+        )
 
 
 def test_an_order_is_confirmed_when_every_line_is_reserved():

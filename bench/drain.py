@@ -1,11 +1,16 @@
 """Drain of queued creates by the Procfile's worker: throughput and the
-worker's CPU per command, at LOG_LEVEL=INFO against WARNING in the same run
-(what logging still costs a command).
+worker's CPU per command, in the same run for three variants: one worker
+process at LOG_LEVEL=INFO and at WARNING (what logging still costs a
+command), and two worker processes (``WORKER_PROCESSES=2``) at INFO (what
+a second process buys, and what saturates then).
 
-One worker process starts and settles idle; then the creates are queued
-straight through the command bus (as web queues them, faster than one
-worker takes them) and the clock runs until every command has its final
-status.  CPU is the worker's process tree (psutil) over that time.
+The worker starts and settles idle; then the creates are queued straight
+through the command bus (as web queues them, faster than the worker takes
+them) and the clock runs until every command has its final status.  CPU is
+measured over that time for the worker's process tree, the store and
+Redis (psutil), as CPU per command and as the share of one core each kept
+busy: a process near 100 % is what saturates.  No projector runs, so what
+is measured is the command side alone.
 
     .venv/bin/python -m bench.drain [--commands 1000] [--rounds 3]
 """
@@ -42,7 +47,13 @@ from infra.statuses import FINAL, CommandStatuses
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCFILE = parse_procfile((ROOT / "Procfile").read_text()).processes
-LEVELS = ("INFO", "WARNING")
+#: (LOG_LEVEL, WORKER_PROCESSES)
+VARIANTS = (("INFO", 1), ("WARNING", 1), ("INFO", 2))
+
+
+def label(variant: tuple[str, int]) -> str:
+    level, processes = variant
+    return f"{processes} process{'es' if processes > 1 else ''}, LOG_LEVEL={level}"
 
 
 def queue_creates(settings: Settings, count: int) -> list[str]:
@@ -74,16 +85,23 @@ def settled(process: psutil.Process, timeout: float = 30.0) -> None:
     raise RuntimeError("the worker did not settle")
 
 
-def drain(env: dict[str, str], settings: Settings, count: int, level: str, logs: Path) -> dict:
+def drain(
+    env: dict[str, str], settings: Settings, count: int, variant: tuple[str, int], logs: Path, servers
+) -> dict:
+    level, processes = variant
     statuses = CommandStatuses(connect_redis(settings), namespace=settings.redis_namespace, ttl_s=3600)
     worker = subprocess.Popen(
-        ["sh", "-c", PROCFILE["worker"]], cwd=ROOT, env={**env, "LOG_LEVEL": level},
-        stdout=open(logs / f"worker-{level}.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        ["sh", "-c", PROCFILE["worker"]], cwd=ROOT,
+        env={**env, "LOG_LEVEL": level, "WORKER_PROCESSES": str(processes)},
+        stdout=open(logs / f"worker-{level}-{processes}.log", "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
+    others = {server.name: psutil.Process(server.pid) for server in servers}
     try:
         handle = psutil.Process(worker.pid)
         settled(handle)
         cpu_before = cpu_s(tree(handle))
+        others_before = {name: cpu_s(tree(p)) for name, p in others.items()}
         started = time.monotonic()
         ids = queue_creates(settings, count)
         remaining = set(ids)
@@ -95,10 +113,16 @@ def drain(env: dict[str, str], settings: Settings, count: int, level: str, logs:
             time.sleep(0.05)
         seconds = time.monotonic() - started
         cpu = cpu_s(tree(handle)) - cpu_before
+        busy = {name: cpu_s(tree(p)) - others_before[name] for name, p in others.items()}
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)
-    return {"seconds": seconds, "per_s": count / seconds, "cpu_ms_per_command": 1000 * cpu / count}
+    return {
+        "seconds": seconds,
+        "per_s": count / seconds,
+        "cpu_ms_per_command": 1000 * cpu / count,
+        "cpu_percent": {"worker": 100 * cpu / seconds, **{n: 100 * c / seconds for n, c in busy.items()}},
+    }
 
 
 def main() -> None:
@@ -109,13 +133,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "drain.json"))
     args = parser.parse_args()
-    results: dict[str, list[dict]] = {level: [] for level in LEVELS}
+    results: dict[str, list[dict]] = {label(variant): [] for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
         env, servers = env_with_servers(dict(os.environ), Path(tmp))
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         try:
             for round_ in range(1, args.rounds + 1):
-                for level in LEVELS if round_ % 2 else reversed(LEVELS):
+                for variant in VARIANTS if round_ % 2 else reversed(VARIANTS):
                     name = f"drain_{uuid.uuid4().hex[:8]}"
                     uri = env["MONGODB_URI"].rsplit("/", 1)[0] + f"/{name}"
                     run_env = {**env, "MONGODB_URI": uri, "REDIS_NAMESPACE": name}
@@ -123,23 +147,33 @@ def main() -> None:
                     db = connect(settings, appname="bench")
                     try:
                         ensure_indexes(db)
-                        measured = drain(run_env, settings, args.commands, level, Path(tmp))
+                        measured = drain(run_env, settings, args.commands, variant, Path(tmp), servers)
                     finally:
                         db.client.drop_database(name)
                         db.client.close()
-                    results[level].append(measured)
-                    print(f"round {round_} LOG_LEVEL={level}: {measured}", flush=True)
+                    results[label(variant)].append(measured)
+                    print(f"round {round_} {label(variant)}: {measured}", flush=True)
         finally:
             for server in reversed(servers):
                 server.stop()
-    print(f"\n{args.commands} creates through one worker process, medians of {args.rounds} rounds")
-    for level in LEVELS:
-        per_s = statistics.median(r["per_s"] for r in results[level])
-        cpu = statistics.median(r["cpu_ms_per_command"] for r in results[level])
-        print(f"LOG_LEVEL={level:<8} {per_s:8.0f} commands/s   worker CPU {cpu:.2f} ms per command")
-    info = statistics.median(r["cpu_ms_per_command"] for r in results["INFO"])
-    warning = statistics.median(r["cpu_ms_per_command"] for r in results["WARNING"])
-    print(f"logging at INFO costs {100 * (info / warning - 1):+.0f} % of a command's worker CPU")
+    print(f"\n{args.commands} queued creates drained, medians of {args.rounds} rounds")
+    medians = {}
+    for name, rounds in results.items():
+        per_s = medians[name] = statistics.median(r["per_s"] for r in rounds)
+        cpu = statistics.median(r["cpu_ms_per_command"] for r in rounds)
+        busy = ", ".join(
+            f"{part} {statistics.median(r['cpu_percent'][part] for r in rounds):.0f} %"
+            for part in rounds[0]["cpu_percent"]
+        )
+        print(f"{name:<32} {per_s:6.0f} commands/s   worker CPU {cpu:.2f} ms per command   busy: {busy}")
+
+    def cpu_of(variant):
+        return statistics.median(r["cpu_ms_per_command"] for r in results[label(variant)])
+
+    info, warning, two = VARIANTS
+    logging_share = 100 * (cpu_of(info) / cpu_of(warning) - 1)
+    print(f"logging at INFO costs {logging_share:+.0f} % of a command's worker CPU")
+    print(f"2 processes / 1: {medians[label(two)] / medians[label(info)]:.2f}x the commands per second")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"commands": args.commands, "results": results}, indent=2))

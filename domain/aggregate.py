@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any, ClassVar, Self
 
 from domain import events
@@ -42,13 +43,17 @@ class Aggregate:
         raise NotImplementedError
 
     def to_snapshot(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Every field, as JSON's primitives (mappings as dicts, tuples as
+        lists, dataclasses as dicts): derived from the fields, so that a
+        field added later is kept without a word here."""
+        return _primitive(self)
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> Self:
         raise NotImplementedError
 
     @classmethod
+    @cache
     def snapshot_schema(cls) -> str:
         """What a snapshot of this aggregate must have been written with to
         be read: the class, its revision, its fields (those of the
@@ -58,6 +63,16 @@ class Aggregate:
         described = [_fields(cls), *(f"{name}:{current_schema(name)}" for name in sorted(events.EVENTS))]
         digest = hashlib.sha256("|".join(described).encode()).hexdigest()[:12]
         return f"{cls.__name__}/{cls.SNAPSHOT_REVISION}/{digest}"
+
+
+def _primitive(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _primitive(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _primitive(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_primitive(item) for item in value]
+    return value
 
 
 def _fields(cls: type) -> str:

@@ -82,21 +82,6 @@ class Order(Aggregate):
                 raise TypeError(f"an order cannot apply {event.type}")
         return replace(state, version=self.version + 1)
 
-    def to_snapshot(self) -> dict:
-        return {
-            "version": self.version,
-            "status": self.status,
-            "lines": [
-                {
-                    "product_id": line.product_id,
-                    "quantity": line.quantity,
-                    "status": line.status,
-                    "unit_price_cents": line.unit_price_cents,
-                }
-                for line in self.lines
-            ],
-        }
-
     @classmethod
     def from_snapshot(cls, data: dict) -> Order:
         return cls(data["version"], data["status"], tuple(Line(**line) for line in data["lines"]))

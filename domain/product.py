@@ -83,19 +83,6 @@ class Product(Aggregate):
                 raise TypeError(f"a product cannot apply {event.type}")
         return replace(state, version=self.version + 1)
 
-    def to_snapshot(self) -> dict:
-        return {
-            "version": self.version,
-            "sku": self.sku,
-            "name": self.name,
-            "description": self.description,
-            "category": self.category,
-            "price_cents": self.price_cents,
-            "currency": self.currency,
-            "stock_available": self.stock_available,
-            "reservations": dict(self.reservations),
-        }
-
     @classmethod
     def from_snapshot(cls, data: dict) -> Product:
         return cls(**{**data, "reservations": MappingProxyType(dict(data["reservations"]))})

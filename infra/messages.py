@@ -13,7 +13,7 @@ from typing import Any
 import dramatiq
 
 from domain.commands import Command
-from domain.messages import plain
+from domain.messages import field_names, plain
 from infra import mapper
 from infra.commits import Commit
 from infra.mapper import Recorded
@@ -70,16 +70,7 @@ class CommandEnvelope:
     def to_dict(self) -> dict[str, Any]:
         """The envelope as a message carries it (the payload copied, as
         ``dataclasses.asdict`` would, at a fraction of its cost)."""
-        return {
-            "command_id": self.command_id,
-            "type": self.type,
-            "stream_id": self.stream_id,
-            "stream_type": self.stream_type,
-            "payload": plain(self.payload),
-            "correlation_id": self.correlation_id,
-            "submitted_at": self.submitted_at,
-            "causation_id": self.causation_id,
-        }
+        return {name: plain(getattr(self, name)) for name in field_names(CommandEnvelope)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CommandEnvelope:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +23,7 @@ from infra.skus import Claim
 from infra.statuses import FAILED, REJECTED, SUCCEEDED
 from infra.tracing import carrier, tracer
 from workers.ports import EventLog, MessageSender, SkuRegistry, SnapshotStore, StatusBook
+from workers.remembered import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -71,33 +70,6 @@ class Start:
 
 
 FROM_SCRATCH = Start(None, 0, None, 0)
-
-
-class Recent:
-    """The states a handler last loaded or committed, by stream (the
-    ``remembered`` most recent).  A state at a version is the fold of the
-    events up to it, which never change, so it stays right: a load starts
-    from it and reads only the commits after it, whoever wrote them."""
-
-    def __init__(self, remembered: int):
-        self._remembered = remembered
-        self._starts: OrderedDict[str, Start] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, stream_id: str) -> Start | None:
-        with self._lock:
-            return self._starts.get(stream_id)
-
-    def keep(self, stream_id: str, start: Start) -> None:
-        if self._remembered <= 0:
-            return
-        with self._lock:
-            known = self._starts.get(stream_id)
-            if known is None or known.version <= start.version:
-                self._starts[stream_id] = start
-            self._starts.move_to_end(stream_id)
-            while len(self._starts) > self._remembered:
-                self._starts.popitem(last=False)
 
 
 class TooManyConflicts(Exception):
@@ -190,7 +162,11 @@ class CommandHandler:
         its own last load or commit, to load only what came after."""
         self._snapshots = snapshots
         self._snapshot_every = dict(snapshot_every or {})
-        self._recent = Recent(remembered)
+        # The states this handler last loaded or committed, by stream.  A
+        # state at a version is the fold of the events up to it, which never
+        # change, so it stays right: a load starts from it and reads only the
+        # commits after it, whoever wrote them.
+        self._recent: Remembered[Start] = Remembered(remembered)
         self._store = store
         self._skus = skus
         self._publisher = publisher
@@ -394,7 +370,7 @@ class CommandHandler:
             if history:
                 start = replace(start, state=state, version=state.version, command_id=history[-1].command_id)
             if state.version:
-                self._recent.keep(envelope.stream_id, replace(start, at=time.monotonic()))
+                self._remember(envelope.stream_id, replace(start, at=time.monotonic()))
             events = kind.decide(state, command)
             if not events:
                 return self._record(self._decision(envelope, UNCHANGED, state.version))
@@ -422,11 +398,16 @@ class CommandHandler:
                 committed = kind.aggregate.replay(events, state)
                 kept = self._keep_snapshot(envelope, kind, start.snapshot_version, committed)
                 now = time.monotonic()
-                self._recent.keep(
+                self._remember(
                     envelope.stream_id, Start(committed, committed.version, envelope.command_id, kept, now)
                 )
                 return commit, False
         raise TooManyConflicts(f"{envelope.stream_id}: {self._max_conflicts} conflicts in a row")
+
+    def _remember(self, stream_id: str, start: Start) -> None:
+        known = self._recent.get(stream_id)
+        if known is None or known.version <= start.version:
+            self._recent.keep(stream_id, start)
 
     def _start(self, stream_id: str, kind: StreamKind) -> Start:
         """Where a load of the stream starts: the state this handler kept

@@ -13,8 +13,6 @@ stream with :meth:`Projector.replayed`."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,6 +31,7 @@ from infra.mapper import Recorded
 from infra.messages import carried
 from infra.mongo import READ_MODELS
 from infra.progress import Progress
+from workers.remembered import Remembered
 
 
 @dataclass(frozen=True)
@@ -80,24 +79,15 @@ class LastWritten:
     a fold that fails or a write that loses a race leaves nothing stale."""
 
     def __init__(self, remembered: int):
-        self._remembered = remembered
-        self._docs: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._docs: Remembered[dict[str, Any]] = Remembered(remembered)
 
     def take(self, collection: str, stream_id: str, version: int) -> dict[str, Any] | None:
         """The copy of the stream's document if it is at ``version``."""
-        with self._lock:
-            doc = self._docs.pop((collection, stream_id), None)
+        doc = self._docs.pop((collection, stream_id))
         return doc if doc is not None and doc["version"] == version else None
 
     def keep(self, collection: str, stream_id: str, doc: dict[str, Any]) -> None:
-        if self._remembered <= 0:
-            return
-        with self._lock:
-            self._docs[(collection, stream_id)] = doc
-            self._docs.move_to_end((collection, stream_id))
-            while len(self._docs) > self._remembered:
-                self._docs.popitem(last=False)
+        self._docs.keep((collection, stream_id), doc)
 
 
 class Projector:

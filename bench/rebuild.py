@@ -20,21 +20,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 
+from bench.stack import in_process
 from domain.events import ProductCreated, StockAdjusted
 from domain.streams import PRODUCT
 from infra.commits import Commit
-from infra.embedded import env_with_servers
 from infra.eventstore import EventStore
-from infra.indexes import ensure_indexes
-from infra.settings import Settings
 
 
 def seed(db, products: int, events: int, *, recorded_at: datetime | None = None) -> int:
@@ -59,8 +55,6 @@ def seed(db, products: int, events: int, *, recorded_at: datetime | None = None)
 
 
 def main() -> None:
-    from infra.broker import build_broker
-    from workers.bootstrap import build_services
     from workers.rebuild import Rebuilder, baseline
 
     parser = argparse.ArgumentParser(
@@ -72,61 +66,43 @@ def main() -> None:
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "rebuild.json"))
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env, servers = env_with_servers(dict(os.environ), Path(tmp))
-        try:
-            database = f"bench_{uuid.uuid4().hex[:8]}"
-            uri = env["MONGODB_URI"].rsplit("/", 1)[0] + f"/{database}"
-            settings = Settings.from_env({**env, "MONGODB_URI": uri, "REDIS_NAMESPACE": database})
-            services = build_services(settings, build_broker(settings), appname="bench")
-            db = services.adapters.db
-            try:
-                ensure_indexes(db)
-                started = time.monotonic()
-                total = seed(db, args.products, args.events)
-                print(
-                    f"seeded {args.products} products, {total} events in {time.monotonic() - started:.1f} s"
-                )
-                rebuilder = Rebuilder(
-                    db, services.projector, services.adapters.generations, services.dead_letters
-                )
-                rounds = []
-                for round_ in range(1, args.rounds + 1):
-                    # Alternate which goes first: the store's caches favour the second.
-                    measured: dict[str, float] = {}
-                    for variant in ("baseline", "rebuild") if round_ % 2 else ("rebuild", "baseline"):
-                        if variant == "baseline":
-                            measured["baseline"] = baseline(db, "products", rebuilder.replay).events_per_s
-                        else:
-                            started = time.monotonic()
-                            rebuilt = rebuilder.rebuild("products")
-                            measured["replay"] = rebuilt.events_per_s
-                            measured["switched"] = rebuilt.events / rebuilt.switched_s
-                            measured["switched_s"] = rebuilt.switched_s
-                            measured["whole_s"] = time.monotonic() - started
-                    rounds.append(measured)
-                    print(
-                        f"round {round_}: baseline {measured['baseline']:,.0f} events/s, replay "
-                        f"{measured['replay']:,.0f}, begin to switch {measured['switched']:,.0f} "
-                        f"({measured['switched_s']:.2f} s; the whole call with the old generation's drop "
-                        f"{measured['whole_s']:.2f} s)"
-                    )
-                median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-                print(
-                    f"median events/s: baseline {median['baseline']:,.0f}, replay {median['replay']:,.0f} "
-                    f"(ratio {median['replay'] / median['baseline']:.2f}), begin to switch "
-                    f"{median['switched']:,.0f} (ratio {median['switched'] / median['baseline']:.2f}, "
-                    f"{median['switched_s']:.2f} s); whole call {median['whole_s']:.2f} s"
-                )
-                out = Path(args.json)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps({"products": args.products, "events": total, "rounds": rounds}))
-            finally:
-                db.client.drop_database(database)
-                db.client.close()
-        finally:
-            for server in reversed(servers):
-                server.stop()
+    with in_process() as (_, services):
+        db = services.adapters.db
+        started = time.monotonic()
+        total = seed(db, args.products, args.events)
+        print(f"seeded {args.products} products, {total} events in {time.monotonic() - started:.1f} s")
+        rebuilder = Rebuilder(db, services.projector, services.adapters.generations, services.dead_letters)
+        rounds = []
+        for round_ in range(1, args.rounds + 1):
+            # Alternate which goes first: the store's caches favour the second.
+            measured: dict[str, float] = {}
+            for variant in ("baseline", "rebuild") if round_ % 2 else ("rebuild", "baseline"):
+                if variant == "baseline":
+                    measured["baseline"] = baseline(db, "products", rebuilder.replay).events_per_s
+                else:
+                    started = time.monotonic()
+                    rebuilt = rebuilder.rebuild("products")
+                    measured["replay"] = rebuilt.events_per_s
+                    measured["switched"] = rebuilt.events / rebuilt.switched_s
+                    measured["switched_s"] = rebuilt.switched_s
+                    measured["whole_s"] = time.monotonic() - started
+            rounds.append(measured)
+            print(
+                f"round {round_}: baseline {measured['baseline']:,.0f} events/s, replay "
+                f"{measured['replay']:,.0f}, begin to switch {measured['switched']:,.0f} "
+                f"({measured['switched_s']:.2f} s; the whole call with the old generation's drop "
+                f"{measured['whole_s']:.2f} s)"
+            )
+        median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        print(
+            f"median events/s: baseline {median['baseline']:,.0f}, replay {median['replay']:,.0f} "
+            f"(ratio {median['replay'] / median['baseline']:.2f}), begin to switch "
+            f"{median['switched']:,.0f} (ratio {median['switched'] / median['baseline']:.2f}, "
+            f"{median['switched_s']:.2f} s); whole call {median['whole_s']:.2f} s"
+        )
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"products": args.products, "events": total, "rounds": rounds}))
 
 
 if __name__ == "__main__":

@@ -26,22 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from bench.stack import in_process
 from domain.commands import AdjustStock
 from domain.events import ProductCreated, StockAdjusted
 from infra.commits import Commit
-from infra.embedded import env_with_servers
 from infra.eventstore import EventStore
 from infra.handover import Handover
-from infra.indexes import ensure_indexes
 from infra.messages import CommandEnvelope
-from infra.settings import Settings
 from infra.snapshots import Snapshots
 from workers.handler import CommandHandler
 
@@ -76,8 +72,6 @@ def seed(store: EventStore, stream_id: str, events: int) -> None:
 
 
 def main() -> None:
-    from infra.broker import build_broker
-    from workers.bootstrap import build_services
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,63 +83,48 @@ def main() -> None:
     args = parser.parse_args()
     lengths = [int(n) for n in args.lengths.split(",")]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env, servers = env_with_servers(dict(os.environ), Path(tmp))
-        try:
-            database = f"bench_{uuid.uuid4().hex[:8]}"
-            uri = env["MONGODB_URI"].rsplit("/", 1)[0] + f"/{database}"
-            settings = Settings.from_env({**env, "MONGODB_URI": uri, "REDIS_NAMESPACE": database})
-            broker = build_broker(settings)
-            services = build_services(settings, broker, appname="bench")
-            db = services.adapters.db
-            try:
-                ensure_indexes(db)
-                store = CountingStore(db)
-                streams = {(n, v): str(uuid.uuid4()) for n in lengths for v in VARIANTS}
-                started = time.monotonic()
-                for (n, _), stream_id in streams.items():
-                    seed(store, stream_id, n)
-                print(f"seeded {len(streams)} streams in {time.monotonic() - started:.1f} s", flush=True)
-                statuses = services.adapters.statuses
+    with in_process() as (broker, services):
+        db = services.adapters.db
+        store = CountingStore(db)
+        streams = {(n, v): str(uuid.uuid4()) for n in lengths for v in VARIANTS}
+        started = time.monotonic()
+        for (n, _), stream_id in streams.items():
+            seed(store, stream_id, n)
+        print(f"seeded {len(streams)} streams in {time.monotonic() - started:.1f} s", flush=True)
+        statuses = services.adapters.statuses
 
-                def handler(every: int) -> CommandHandler:
-                    return CommandHandler(
-                        store,
-                        services.adapters.skus,
-                        Handover(broker, statuses),
-                        statuses,
-                        snapshots=Snapshots(db),
-                        snapshot_every={"product": every},
-                        remembered=0,
-                    )
+        def handler(every: int) -> CommandHandler:
+            return CommandHandler(
+                store,
+                services.adapters.skus,
+                Handover(broker, statuses),
+                statuses,
+                snapshots=Snapshots(db),
+                snapshot_every={"product": every},
+                remembered=0,
+            )
 
-                def command(stream_id: str) -> CommandEnvelope:
-                    return CommandEnvelope.wrap(AdjustStock(stream_id, 1), command_id=str(uuid.uuid4()))
+        def command(stream_id: str) -> CommandEnvelope:
+            return CommandEnvelope.wrap(AdjustStock(stream_id, 1), command_id=str(uuid.uuid4()))
 
-                for (_, variant), stream_id in streams.items():  # the untimed first command
-                    handler(VARIANTS[variant]).handle(command(stream_id))
-                timings: dict[tuple[int, str], list[float]] = {key: [] for key in streams}
-                reads: dict[tuple[int, str], list[int]] = {key: [] for key in streams}
-                for round_ in range(1, args.rounds + 1):
-                    order = list(VARIANTS) if round_ % 2 else list(reversed(VARIANTS))
-                    for variant in order:
-                        for n in lengths:
-                            stream_id = streams[(n, variant)]
-                            for _ in range(args.commands):
-                                envelope = command(stream_id)
-                                handling = handler(VARIANTS[variant])
-                                begun = time.perf_counter()
-                                outcome = handling.handle(envelope)
-                                timings[(n, variant)].append(time.perf_counter() - begun)
-                                reads[(n, variant)].append(store.read[-1])
-                                assert outcome.status == "succeeded", outcome
-                    print(f"round {round_} done", flush=True)
-            finally:
-                db.client.drop_database(database)
-                broker.close()
-        finally:
-            for server in reversed(servers):
-                server.stop()
+        for (_, variant), stream_id in streams.items():  # the untimed first command
+            handler(VARIANTS[variant]).handle(command(stream_id))
+        timings: dict[tuple[int, str], list[float]] = {key: [] for key in streams}
+        reads: dict[tuple[int, str], list[int]] = {key: [] for key in streams}
+        for round_ in range(1, args.rounds + 1):
+            order = list(VARIANTS) if round_ % 2 else list(reversed(VARIANTS))
+            for variant in order:
+                for n in lengths:
+                    stream_id = streams[(n, variant)]
+                    for _ in range(args.commands):
+                        envelope = command(stream_id)
+                        handling = handler(VARIANTS[variant])
+                        begun = time.perf_counter()
+                        outcome = handling.handle(envelope)
+                        timings[(n, variant)].append(time.perf_counter() - begun)
+                        reads[(n, variant)].append(store.read[-1])
+                        assert outcome.status == "succeeded", outcome
+            print(f"round {round_} done", flush=True)
 
     print(f"\nAdjustStock on one product stream, {args.commands} x {args.rounds} commands per cell, ms")
     print(f"{'events':>8} | {'snapshots: median':>17} | {'p90':>6} | {'max read':>8} | "

@@ -9,17 +9,23 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import requests
 from honcho.environ import parse_procfile
 
 from infra.embedded import env_with_servers, free_port
+
+if TYPE_CHECKING:
+    from infra.broker import ShopBroker
+    from workers.bootstrap import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +49,38 @@ def embedded(tmp: Path) -> Iterator[dict[str, str]]:
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+@contextmanager
+def in_process(appname: str = "bench") -> Iterator[tuple[ShopBroker, Services]]:
+    """A worker's broker and services in this process, on a database and a
+    Redis namespace of their own (with the indexes), on servers started
+    for the run unless ``MONGODB_URI`` / ``REDIS_URL`` name some; the
+    database is dropped and the servers stopped on exit."""
+    from infra.broker import build_broker
+    from infra.indexes import ensure_indexes
+    from infra.settings import Settings
+    from workers.bootstrap import build_services
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env, servers = env_with_servers(dict(os.environ), Path(tmp))
+        try:
+            database = f"bench_{uuid.uuid4().hex[:8]}"
+            uri = env["MONGODB_URI"].rsplit("/", 1)[0] + f"/{database}"
+            settings = Settings.from_env({**env, "MONGODB_URI": uri, "REDIS_NAMESPACE": database})
+            broker = build_broker(settings)
+            services = build_services(settings, broker, appname=appname)
+            db = services.adapters.db
+            try:
+                ensure_indexes(db)
+                yield broker, services
+            finally:
+                db.client.drop_database(database)
+                db.client.close()
+                broker.close()
+        finally:
+            for server in reversed(servers):
+                server.stop()
 
 
 def tree(process: psutil.Process) -> list[psutil.Process]:

@@ -28,19 +28,23 @@ from infra.idempotency import ACCEPTING, TTL_S, Claim, IdempotencyKeys, KeyInFli
 from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, CommandEnvelope, command_message
 from infra.statuses import ACCEPTED, CommandStatuses, record
+from infra.stories import STORY
 
 log = logging.getLogger(__name__)
 
 #: KEYS: status, queue's message hash, queue, idempotency key ('' if none),
-#: the command's fence.
+#: the command's fence, then its story's keys (infra/stories.py).
 #: ARGV: status record, its TTL, message id, message, claim, the claim's TTL,
-#: the queue's wake channel (infra/wakeups.py).
+#: the queue's wake channel (infra/wakeups.py), then the story's arguments.
 #: A fenced command (its request answered "not queued" already, when this
 #: call was late) is not accepted.
 #: The message goes where Dramatiq's Redis broker puts one (its
 #: ``enqueue``: the message in ``<queue>.msgs``, its id pushed on
 #: ``<queue>``); a test runs a real worker on messages queued this way.
-_ACCEPT = """
+_ACCEPT = f"""
+local story = function(K, A)
+{STORY}
+end
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'fenced' end
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
@@ -51,6 +55,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('PUBLISH', ARGV[7], '')
+story({{KEYS[6], KEYS[7]}}, {{unpack(ARGV, 8)}})
 return false
 """
 
@@ -154,6 +159,7 @@ class CommandBus:
         self, envelope: CommandEnvelope, idempotency: IdempotencyRequest | None, claim: Claim | None
     ) -> Claim | None:
         message = self._broker_message(envelope)
+        story = self._statuses.stories.accepted(envelope)
         held = self._accept(
             keys=[
                 self._statuses.key(envelope.command_id),
@@ -161,6 +167,7 @@ class CommandBus:
                 self._queue,
                 self._keys.key(idempotency.scope, idempotency.key) if idempotency else "",
                 self._redis_keys.fence(envelope.command_id),
+                *story.keys,
             ],
             args=[
                 json.dumps(record(envelope, ACCEPTED)),
@@ -170,6 +177,7 @@ class CommandBus:
                 claim.encode() if claim else "",
                 TTL_S,
                 self._redis_keys.wake(COMMANDS_QUEUE),
+                *story.args,
             ],
         )
         if held in (b"fenced", "fenced"):

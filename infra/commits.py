@@ -54,6 +54,8 @@ class Decision:
     recorded_at: datetime = field(default_factory=lambda: now())
     #: The trace of the delivery that decided (W3C headers), if traced.
     trace_context: dict[str, str] | None = None
+    #: The command whose chain this one belongs to (None: its own).
+    origin_id: str | None = None
 
     @property
     def version_from(self) -> str:
@@ -81,6 +83,7 @@ class Decision:
             "recorded_ms": self.recorded_ms,
             "dispatched": False,
             **traced(self.trace_context),
+            **originated(self.origin_id),
         }
 
     @classmethod
@@ -99,7 +102,14 @@ class Decision:
             error=doc.get("error"),
             recorded_at=doc["recorded_at"],
             trace_context=doc.get("trace_context"),
+            origin_id=doc.get("origin_id"),
         )
+
+
+def originated(origin_id: str | None) -> dict[str, Any]:
+    """The command a chain began with, as a document's field: none for a
+    command that began its own."""
+    return {"origin_id": origin_id} if origin_id else {}
 
 
 def traced(trace_context: dict[str, str] | None) -> dict[str, Any]:
@@ -130,6 +140,8 @@ class Commit:
     #: The trace of the delivery that committed (W3C headers), if traced:
     #: what the outbox sends again later continues that trace.
     trace_context: dict[str, str] | None = None
+    #: The command whose chain the committing one belongs to (None: its own).
+    origin_id: str | None = None
 
     @property
     def recorded_ms(self) -> int:
@@ -160,6 +172,7 @@ class Commit:
             "submitted_at": self.submitted_at,
             "dispatched": False,
             **traced(self.trace_context),
+            **originated(self.origin_id),
         }
 
     @classmethod
@@ -177,6 +190,7 @@ class Commit:
             command_type=doc.get("command_type"),
             submitted_at=doc.get("submitted_at"),
             trace_context=doc.get("trace_context"),
+            origin_id=doc.get("origin_id"),
         )
 
     @classmethod
@@ -193,6 +207,7 @@ class Commit:
         command_type: str | None = None,
         submitted_at: str | None = None,
         trace_context: dict[str, str] | None = None,
+        origin_id: str | None = None,
     ) -> Commit:
         """A commit of ``events`` to follow ``after_version`` of the stream."""
         if not events:
@@ -209,6 +224,7 @@ class Commit:
             command_type=command_type,
             submitted_at=submitted_at,
             trace_context=trace_context,
+            origin_id=origin_id,
         )
 
 

@@ -14,7 +14,8 @@ from infra.statuses import CommandStatuses
 
 class Handover:
     """Hands a command's decision over: its follow-up commands, its commit's
-    announcement to the read side and the command's final status, in one
+    announcement to the read side, the command's final status and its
+    story (infra/stories.py), in one
     atomic round trip; inside an actor, with the acknowledgement of the
     message being processed (``ShopBroker.hand_over``)."""
 
@@ -37,8 +38,8 @@ class Handover:
             prepared, step = self._broker.prepare(message)
             messages.append(prepared)
             steps.append(step)
-        steps.append(
-            self._statuses.finish_step(envelope, status, version=version, error=error, commit=commit)
+        steps += self._statuses.finish_steps(
+            envelope, status, version=version, error=error, commit=commit, follow_ups=follow_ups
         )
         self._broker.hand_over(steps, messages, what=f"handing over command {envelope.command_id}")
 

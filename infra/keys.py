@@ -31,6 +31,15 @@ class Keys:
         """An ``Idempotency-Key`` claim, by the digest of its scope and key."""
         return f"{self.namespace}:idempotency:{digest}"
 
+    def story(self, command_id: str) -> str:
+        """A command's story: every step of its life (a stream,
+        infra/stories.py)."""
+        return f"{self.namespace}:story:{command_id}"
+
+    def story_state(self, command_id: str) -> str:
+        """What a command's story still waits for (a hash)."""
+        return f"{self.namespace}:story-state:{command_id}"
+
     # Write-side progress and read-your-writes.
     def head(self, stream_id: str) -> str:
         """A stream's newest known version and when it was recorded (hash)."""

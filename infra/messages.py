@@ -45,6 +45,14 @@ class CommandEnvelope:
     correlation_id: str
     submitted_at: str
     causation_id: str | None = None
+    #: The command a process manager's chain began with (None: this one):
+    #: its story (``GET /commands/{id}/events``) follows the whole chain.
+    origin_id: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """The id of the command whose story this one's steps belong to."""
+        return self.origin_id or self.command_id
 
     @classmethod
     def wrap(
@@ -54,6 +62,7 @@ class CommandEnvelope:
         command_id: str,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        origin_id: str | None = None,
         submitted_at: datetime | None = None,
     ) -> CommandEnvelope:
         return cls(
@@ -64,17 +73,26 @@ class CommandEnvelope:
             payload=command.to_dict(),
             correlation_id=correlation_id or command_id,
             causation_id=causation_id,
+            origin_id=origin_id,
             submitted_at=rfc3339(submitted_at or datetime.now(UTC)),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The envelope as a message carries it (the payload copied, as
-        ``dataclasses.asdict`` would, at a fraction of its cost)."""
-        return {name: plain(getattr(self, name)) for name in field_names(CommandEnvelope)}
+        ``dataclasses.asdict`` would, at a fraction of its cost).  A root
+        command's has no ``origin_id``: what a worker of the release before
+        reads is what it wrote."""
+        data = {name: plain(getattr(self, name)) for name in field_names(CommandEnvelope)}
+        if data["origin_id"] is None:
+            del data["origin_id"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CommandEnvelope:
-        return cls(**data)
+        """An envelope from a message; fields a later release added are
+        left out (a rolling deploy runs both releases for a while)."""
+        names = field_names(CommandEnvelope)
+        return cls(**{name: value for name, value in data.items() if name in names})
 
 
 #: A process manager's command must not be given up: nothing would send it
@@ -109,6 +127,7 @@ def notification(commit: Commit) -> dict[str, Any]:
         "recorded_at": rfc3339(commit.recorded_at),
         "command_id": commit.command_id,
         "correlation_id": commit.correlation_id,
+        "origin_id": commit.origin_id,
     }
 
 

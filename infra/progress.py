@@ -86,15 +86,24 @@ class Progress:
                 heads[stream_id] = Head(int(version), int(recorded_ms))
         return heads
 
-    def projected(self, collection: str, stream_id: str, version: int, updated_at: datetime) -> None:
+    def projected(
+        self,
+        collection: str,
+        stream_id: str,
+        version: int,
+        updated_at: datetime,
+        *,
+        told: Sequence[Step] = (),
+    ) -> None:
         """A read-model document moved: keep the collection's newest applied
         time, and wake whoever waits on the stream (one round trip, or
-        none of its own when handed over)."""
-        step = self.projected_step(collection, stream_id, version, updated_at)
+        none of its own when handed over); ``told``: the steps that tell
+        the stories of the commits it applied (infra/stories.py)."""
+        steps = [self.projected_step(collection, stream_id, version, updated_at), *told]
         if self._hand_over is None:
-            self._steps.run([step])
+            self._steps.run(steps)
         else:
-            self._hand_over.hand_over([step], what=f"progress of {stream_id}")
+            self._hand_over.hand_over(steps, what=f"progress of {stream_id}")
 
     def projected_step(self, collection: str, stream_id: str, version: int, updated_at: datetime) -> Step:
         """``projected`` as a step, to run with others."""

@@ -33,9 +33,10 @@ class Settings:
     #: ``CURSOR_SECRET``: signs page cursors; the same on every web process.
     #: Web refuses to start without one.
     cursor_secret: str | None = field(default=None, repr=False)
-    #: Requests one web process lets wait for ``after=`` at once; beyond
-    #: that they answer at once (``Read-Model-Stale`` says if it is stale).
-    max_waits: int = 24
+    #: Requests one web process lets wait for ``after=``, or stream a
+    #: command's events, at once; beyond that ``after=`` answers at once
+    #: (``Read-Model-Stale`` says if it is stale), a stream ``503``.
+    max_waits: int = 48
     #: Seconds between catch-up passes that heal read models whose
     #: notifications were lost.
     catch_up_interval_s: float = 15.0
@@ -171,8 +172,10 @@ SETTINGS_VARIABLES = (
     Variable("ALLOW_ANONYMOUS", None, "1: without API_TOKENS, requests need no token and get every scope"),
     Variable("METRICS_TOKEN", None, "When set, GET /metrics needs it as a bearer token"),
     Variable("MAX_QUEUE_DEPTH", "10000", "Commands get 503 while more than this many wait"),
-    Variable("MAX_WAITING_REQUESTS", None, "Requests a web process lets wait for after= at once"),
-    Variable("WEB_THREADS", "32", "Threads per web process"),
+    Variable(
+        "MAX_WAITING_REQUESTS", None, "Requests a web process lets wait for after=, or stream events, at once"
+    ),
+    Variable("WEB_THREADS", "64", "Threads per web process"),
     Variable("CATCH_UP_INTERVAL", "15", "Seconds between catch-up passes that heal read models"),
     Variable("WORKER_HEARTBEAT_TIMEOUT", "45", "Seconds of silence after which a worker is taken for dead"),
     Variable("REBUILD_LEASE", "30", "Seconds a rebuild holds its new generation without renewing"),

@@ -8,6 +8,7 @@ the outcome.  Each write is a single ``SET ... EX``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from infra.keys import Keys
 from infra.messages import CommandEnvelope, parse_rfc3339, rfc3339
 from infra.progress import to_ms
 from infra.steps import Step, Steps
+from infra.stories import Stories
 
 if TYPE_CHECKING:
     from infra.commits import Commit
@@ -71,6 +73,8 @@ class CommandStatuses:
         self._keys = Keys(namespace)
         self._ttl_s = ttl_s
         self._steps = Steps(client)
+        #: Each command's story, kept as long as its status.
+        self.stories = Stories(client, namespace=namespace, ttl_s=ttl_s)
 
     @property
     def ttl_s(self) -> int:
@@ -95,8 +99,28 @@ class CommandStatuses:
         commit: Commit | None = None,
     ) -> None:
         """Record the outcome (unless a final one is there), move the stream's
-        head when there is a commit, and signal waiting queries: one call."""
-        self._steps.run([self.finish_step(envelope, status, version=version, error=error, commit=commit)])
+        head when there is a commit, signal waiting queries and tell the
+        command's story: one call."""
+        self._steps.run(self.finish_steps(envelope, status, version=version, error=error, commit=commit))
+
+    def finish_steps(
+        self,
+        envelope: CommandEnvelope,
+        status: str,
+        *,
+        version: int | None = None,
+        error: dict[str, str] | None = None,
+        commit: Commit | None = None,
+        follow_ups: Sequence[CommandEnvelope] = (),
+    ) -> list[Step]:
+        """``finish`` as steps, to run with others; ``follow_ups``: the
+        commands sent with it, which the story tells of too."""
+        return [
+            self.finish_step(envelope, status, version=version, error=error, commit=commit),
+            *self.stories.handed_over(
+                envelope, status, commit=commit, follow_ups=follow_ups, version=version, error=error
+            ),
+        ]
 
     def finish_step(
         self,
@@ -107,7 +131,7 @@ class CommandStatuses:
         error: dict[str, str] | None = None,
         commit: Commit | None = None,
     ) -> Step:
-        """``finish`` as a step, to run with others."""
+        """The outcome, the stream's head and the signal, as a step."""
         assert status in FINAL
         outcome = record(envelope, status, version=version, error=error, completed=True)
         head = (str(commit.version_to), str(to_ms(commit.recorded_at))) if commit is not None else ("", "")

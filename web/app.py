@@ -18,7 +18,7 @@ from web.cursors import Cursors
 from web.requestlog import RequestLog
 from web.routes import ROUTES, Parts
 from web.routing import Router
-from web.waiting import ReadYourWrites
+from web.waiting import ReadYourWrites, Slots
 
 
 def create_app(
@@ -33,18 +33,17 @@ def create_app(
     # Without a secret (an app built by a test; web.wsgi refuses to start),
     # a key of this app's own: its cursors are good only here.
     cursors = Cursors(settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32))
+    slots = Slots(settings.max_waits)
     app = falcon.App(
         middleware=[
             RequestLog(),
             Authenticate(settings.api_tokens, allow_anonymous=settings.allow_anonymous),
-            ReadYourWrites(
-                adapters.statuses, adapters.versions, adapters.hub, max_waits=settings.max_waits, clock=clock
-            ),
+            ReadYourWrites(adapters.statuses, adapters.versions, adapters.hub, slots=slots, clock=clock),
         ],
         router=Router(),
     )
     problems.install(app)
-    parts = Parts(adapters, cursors, uuidgen, settings.metrics_token)
+    parts = Parts(adapters, cursors, uuidgen, settings.metrics_token, slots, clock)
     for route in ROUTES:
         app.add_route(route.path, guarded(route.resource(parts), route.scopes()))
     docs.install(app)

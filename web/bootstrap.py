@@ -20,6 +20,7 @@ from infra.progress import Progress
 from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
+from infra.stories import Stories
 from web.metrics import ScrapeTime
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 from web.waiting import SignalHub
@@ -41,6 +42,8 @@ class WebAdapters:
     history: HistoryViews
     versions: Callable[[str, str], int | None]
     progress: Progress
+    #: commands' stories (``GET /commands/{id}/events``)
+    stories: Stories
     hub: SignalHub
     #: name -> a ping that raises when its service does not answer
     ready_checks: dict[str, Callable[[], object]]
@@ -53,7 +56,7 @@ def build_adapters(settings: Settings) -> WebAdapters:
     (readiness and metrics too; the broker that enqueues keeps a client of
     its own, with the broker's timeouts).  Nothing connects until first
     used.  By default both pools are larger than a process's request
-    threads (100 MongoDB connections, Redis unbounded; 32 threads), so a
+    threads (100 MongoDB connections, Redis unbounded; 64 threads), so a
     probe does not wait for a connection behind the requests."""
     # Bounded waits: a stalled Redis must not hold a request thread for long.
     client = connect_redis(settings, socket_timeout=2, socket_connect_timeout=2)
@@ -76,6 +79,7 @@ def build_adapters(settings: Settings) -> WebAdapters:
         history=HistoryViews(db),
         versions=ReadModelVersions(db, generations),
         progress=progress,
+        stories=statuses.stories,
         hub=SignalHub(client, progress.channel),
         ready_checks={"redis": client.ping, "mongodb": lambda: ping(db)},
         scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(letters)),

@@ -1,5 +1,6 @@
 """gunicorn's gthread worker, answering the requests gunicorn refuses
-itself for their size as problem+json (the Procfile's ``--worker-class``).
+itself for their size as problem+json (the Procfile's ``--worker-class``),
+and ending open event streams (web.stories) when it is told to stop.
 
 gunicorn writes these answers as HTML before any application sees the
 request; every other answer of this service is RFC 9457 JSON, so a client
@@ -13,6 +14,7 @@ from gunicorn import util
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 
+from web import stories
 from web.problems import PROBLEM_JSON
 
 
@@ -41,6 +43,12 @@ def refusal(exc: BaseException, cfg) -> bytes | None:
 
 
 class Worker(ThreadWorker):
+    def handle_exit(self, sig, frame):
+        # Open event streams end now: they would hold the graceful
+        # shutdown for its whole timeout (clients reconnect elsewhere).
+        stories.STOPPING.set()
+        super().handle_exit(sig, frame)
+
     def handle_error(self, req, client, addr, exc):
         answer = refusal(exc, self.cfg)
         if answer is None:

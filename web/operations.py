@@ -193,11 +193,16 @@ class Operation:
     tag: str
     responses: dict[str, Any] = field(default_factory=dict)
     scope: str | None = None
+    #: beside the path's own (OpenAPI parameter objects)
+    parameters: list[dict[str, Any]] = field(default_factory=list)
 
     def render(self) -> dict[str, Any]:
-        return {
+        rendered = {
             "tags": [self.tag],
             "summary": self.summary,
             "security": [{"bearer": [self.scope]}] if self.scope else [],
             "responses": self.responses,
         }
+        if self.parameters:
+            rendered["parameters"] = self.parameters
+        return rendered

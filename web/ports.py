@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from infra.commandbus import Accepted, IdempotencyRequest
 from infra.messages import CommandEnvelope
 from infra.progress import Head
+from infra.stories import Told
 from web.views import Page, ProductFilter
 
 
@@ -79,12 +80,26 @@ class ReadModelVersion(Protocol):
     def __call__(self, stream_type: str, stream_id: str) -> int | None: ...
 
 
+class StoryReader(Protocol):
+    """Commands' stories (infra/stories.py)."""
+
+    def read(self, story_id: str, after: str | None = None, *, count: int = 500) -> list[Told]:
+        """The entries after the one with id ``after`` (all if None)."""
+        ...
+
+
 class SignalWatch(Protocol):
     """A subscription to some signals, while a request waits on them."""
 
     def wait(self, timeout: float) -> bool:
         """Until a watched key is signalled or ``timeout``; True if signalled."""
         ...
+
+    def add(self, keys: Iterable[str]) -> None:
+        """Watch ``keys`` too."""
+        ...
+
+    def close(self) -> None: ...
 
     def __enter__(self) -> SignalWatch: ...
 

@@ -6,6 +6,7 @@ the same list (web.contract).  The contract's own routes are web.docs'."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from web.history import History
 from web.metrics import Metrics
 from web.operations import COMMON, RETRY_AFTER, Command, Operation, Query, json_body, problem
 from web.schemas import CODE_PATTERN, CustomerOrdersQuery, ListProductsQuery
+from web.stories import EVENT_STREAM, Events
+from web.waiting import Slots
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Parts:
     cursors: Cursors
     uuidgen: Callable[[], uuid.UUID]
     metrics_token: str | None
+    #: the waiting slots ``after=`` and event streams share
+    slots: Slots
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,13 @@ class Route:
 
 PRODUCT, ORDER = examples.PRODUCT_ACCEPTED, examples.ORDER_ACCEPTED
 STATUS = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+LAST_EVENT_ID = {
+    "in": "header",
+    "name": "Last-Event-ID",
+    "required": False,
+    "description": "resume after this event (a browser's EventSource sends it when it reconnects)",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
+}
 
 ROUTES = (
     Route("/products", lambda p: products.Collection(
@@ -134,6 +147,23 @@ ROUTES = (
         "get": Operation("Follow a command", "commands", scope="read", responses={
             "200": json_body("Command", "its status", example=examples.COMMAND),
             "404": problem("no such command"),
+            **COMMON,
+        }),
+    }),
+    Route("/commands/{command_id:uuid}/events", lambda p: Events(
+        p.adapters.statuses, p.adapters.stories, p.adapters.hub, p.slots, clock=p.clock
+    ), {
+        "get": Operation("Follow a command live: every step of its life, and of the commands it set off, "
+                         "as server-sent events", "commands", scope="read", parameters=[LAST_EVENT_ID],
+                         responses={
+            "200": {
+                "description": "the story so far, then each step as it happens, until its end; a story "
+                               "that has ended is answered whole",
+                "content": {EVENT_STREAM: {"schema": {"type": "string"}, "example": examples.STORY}},
+            },
+            "400": problem("Last-Event-ID is not the id of an event"),
+            "404": problem("no such command"),
+            "503": problem("every waiting slot of this process is taken, or Redis is down", RETRY_AFTER),
             **COMMON,
         }),
     }),

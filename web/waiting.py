@@ -10,7 +10,8 @@ headers of its own: web.freshness.)
 Waiting does not poll: one Redis subscription per web process wakes the
 request threads waiting on a command or a stream; a timer that backs off to
 2 s covers a lost signal.  A web process lets at most ``max_waits``
-requests wait at once, so that waiting clients cannot take every thread."""
+requests wait at once (these and the event streams of web.stories share
+the limit), so that waiting clients cannot take every thread."""
 
 from __future__ import annotations
 
@@ -122,6 +123,13 @@ class Watch:
         self._keys = keys
         self._seen = hub.enter(keys)
 
+    def add(self, keys: Iterable[str]) -> None:
+        """Watch ``keys`` too (from their next signal on)."""
+        new = [key for key in dict.fromkeys(keys) if key not in self._seen]
+        if new:
+            self._keys += new
+            self._seen.update(self._hub.enter(new))
+
     def wait(self, timeout: float) -> bool:
         """Until a watched key is signalled or ``timeout``; True if signalled."""
         signalled, self._seen = self._hub.wait_past(self._seen, timeout)
@@ -135,6 +143,23 @@ class Watch:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Slots:
+    """How many requests one web process lets wait at once, for ``after=``
+    or on a command's story (web.stories): each holds a request thread."""
+
+    def __init__(self, limit: int):
+        self.limit = max(limit, 0)
+        self._free = threading.BoundedSemaphore(self.limit) if self.limit else None
+
+    def take(self) -> bool:
+        """A slot, if one is free (never waits for one)."""
+        return self._free is not None and self._free.acquire(blocking=False)
+
+    def give_back(self) -> None:
+        assert self._free is not None
+        self._free.release()
 
 
 @dataclass(frozen=True)
@@ -154,13 +179,13 @@ class ReadYourWrites:
         versions: Callable[[str, str], int | None],
         hub: SignalHub | None,
         *,
-        max_waits: int,
+        slots: Slots,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._statuses = statuses
         self._versions = versions  # (stream_type, stream_id) -> read-model version
         self._hub = hub
-        self._slots = threading.BoundedSemaphore(max(max_waits, 0)) if max_waits > 0 else None
+        self._slots = slots
         self._clock = clock
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
@@ -184,14 +209,14 @@ class ReadYourWrites:
         if status is None:
             raise bad_after(f"no command {command_id}")
         asked = prefer_wait(req.get_header("Prefer"))
-        if self._slots is None or not self._slots.acquire(blocking=False):
+        if not self._slots.take():
             waited = Waited(stale=not self._reached(status, resource.read_model), applied_s=0)
         else:
             try:
                 with AFTER_WAITS.track_inprogress():
                     waited = self._wait(command_id, status, asked, resource.read_model)
             finally:
-                self._slots.release()
+                self._slots.give_back()
         resp.set_header("Preference-Applied", f"wait={waited.applied_s}")
         resp.set_header("Read-Model-Stale", "true" if waited.stale else "false")
 

@@ -93,7 +93,13 @@ def build_services(
     namespace = settings.redis_namespace
     # A projection's progress goes with its message's acknowledgement.
     progress = adapters.progress.handing_over_to(broker)
-    projector = Projector(adapters.store, adapters.db, progress, generations=adapters.generations)
+    projector = Projector(
+        adapters.store,
+        adapters.db,
+        progress,
+        generations=adapters.generations,
+        stories=adapters.statuses.stories,
+    )
     commands = CommandHandler(
         adapters.store,
         adapters.skus,

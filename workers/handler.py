@@ -92,6 +92,7 @@ def envelope_of(decided: Commit | Decision) -> CommandEnvelope:
         correlation_id=decided.correlation_id,
         submitted_at=decided.submitted_at or rfc3339(decided.recorded_at),
         causation_id=decided.causation_id,
+        origin_id=decided.origin_id,
     )
 
 
@@ -239,6 +240,7 @@ class CommandHandler:
             payload=envelope.payload,
             correlation_id=envelope.correlation_id,
             causation_id=envelope.causation_id,
+            origin_id=envelope.origin_id,
             submitted_at=envelope.submitted_at,
             error=error,
             trace_context=carrier(),
@@ -306,6 +308,7 @@ class CommandHandler:
             command_id=str(uuid.uuid5(FOLLOW_UPS, f"{cause}/{command.type}/{command.stream_id}")),
             correlation_id=commit_like.correlation_id,
             causation_id=commit_like.command_id,
+            origin_id=commit_like.origin_id or commit_like.command_id,
         )
 
     def give_up(self, envelope: CommandEnvelope, exc: BaseException) -> None:
@@ -384,6 +387,7 @@ class CommandHandler:
                 command_id=envelope.command_id,
                 correlation_id=envelope.correlation_id,
                 causation_id=envelope.causation_id,
+                origin_id=envelope.origin_id,
                 trace_context=carrier(),
             )
             try:

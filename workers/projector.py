@@ -31,6 +31,7 @@ from infra.mapper import Recorded
 from infra.messages import carried
 from infra.mongo import READ_MODELS
 from infra.progress import Progress
+from infra.stories import Projected, Stories
 from workers.remembered import Remembered
 
 
@@ -39,6 +40,8 @@ class Applied:
     version: int
     changed: bool
     updated_at: datetime | None = None
+    #: The commits this write applied (for their commands' stories).
+    commits: tuple[Projected, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,12 @@ class Projector:
         views: dict[str, tuple[str, View]] | None = None,
         max_races: int = 10,
         remembered: int = REMEMBERED,
+        stories: Stories | None = None,
     ):
+        """``stories``: where each applied commit is told (its command's
+        story, infra/stories.py), with the progress."""
         self._store = store
+        self._stories = stories
         self._progress = progress
         self._generations = generations or Generations(db)
         self._views = views or VIEWS
@@ -121,7 +128,8 @@ class Projector:
         active, *building = self._generations.targets(name)
         applied = self.project_into(active, view, note)
         if applied.changed and self._progress is not None:
-            self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at)
+            told = self._stories.projected(name, note["stream_id"], applied.commits) if self._stories else []
+            self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at, told=told)
         moved = [self.project_into(collection, view, note).changed for collection in building]
         if any(moved) and not applied.changed:
             return replace(applied, changed=True)
@@ -165,12 +173,11 @@ class Projector:
                 return Applied(current, changed=False)
             if current == note["version_from"] - 1:
                 events: Iterable[Recorded] = carried(note)
+                applied = (Projected(note.get("command_id", ""), note.get("origin_id"), note["version_to"]),)
             else:
-                events = (
-                    r
-                    for commit in self._store.load(stream_id, after_version=current)
-                    for r in commit.recorded()
-                )
+                commits = self._store.load(stream_id, after_version=current)
+                events = (r for commit in commits for r in commit.recorded())
+                applied = tuple(Projected(c.command_id, c.origin_id, c.version_to) for c in commits)
             folded = fold(view, doc, events, after=current)
             if folded.failure is not None:
                 raise folded.failure[1]
@@ -179,7 +186,7 @@ class Projector:
                 return Applied(current, changed=False)
             if write(collection, stream_id, current, new):
                 self._written.keep(collection.name, stream_id, new)
-                return Applied(new["version"], changed=True, updated_at=new["updated_at"])
+                return Applied(new["version"], changed=True, updated_at=new["updated_at"], commits=applied)
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
 
 

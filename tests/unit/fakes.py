@@ -16,6 +16,7 @@ from infra.settings import Settings
 from infra.skus import Claim, now_ms
 from infra.snapshots import Snapshot
 from infra.statuses import FINAL, REJECTED, SUCCEEDED, record
+from infra.stories import Told
 from web.app import create_app
 from web.bootstrap import WebAdapters
 from web.ports import (
@@ -26,6 +27,7 @@ from web.ports import (
     SignalSource,
     SignalWatch,
     StatusLookup,
+    StoryReader,
     StreamHistory,
     StreamProgress,
 )
@@ -138,24 +140,57 @@ class FakeHub(SignalSource):
 
     def __init__(self, clock: FakeClock):
         self.clock = clock
+        self.watches: list[FakeWatch] = []
 
     def watch(self, keys):
-        return FakeWatch(self.clock)
+        watch = FakeWatch(self.clock)
+        watch.add(keys)
+        self.watches.append(watch)
+        return watch
 
 
 class FakeWatch(SignalWatch):
     def __init__(self, clock: FakeClock):
         self._clock = clock
+        self.keys: list[str] = []
+        self.closed = False
 
     def wait(self, timeout):
         self._clock.advance(timeout)
         return False
 
+    def add(self, keys):
+        self.keys += [key for key in keys if key not in self.keys]
+
+    def close(self):
+        self.closed = True
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        pass
+        self.close()
+
+
+class FakeStories(StoryReader):
+    """Stories in memory: ``tell`` adds an entry, as the workers' steps do."""
+
+    def __init__(self):
+        self.stories: dict[str, list[Told]] = defaultdict(list)
+        self._next = 1
+
+    def tell(self, story_id: str, event: str, **data) -> None:
+        self.stories[story_id].append(Told(f"{self._next}-0", event, data))
+        self._next += 1
+
+    def read(self, story_id, after=None, *, count=500):
+        # As Redis compares entry ids: by their two numbers, the one given
+        # need not be there.
+        def key(entry_id):
+            return tuple(int(n) for n in entry_id.split("-"))
+
+        told = [t for t in self.stories.get(story_id, []) if after is None or key(t.id) > key(after)]
+        return told[:count]
 
 
 class FakeHistory(StreamHistory):
@@ -191,6 +226,7 @@ def make_client(**fakes) -> testing.TestClient:
         "hub": FakeHub(clock),
         "versions": FakeVersions(),
         "history": FakeHistory(),
+        "stories": FakeStories(),
         "ready_checks": {"redis": lambda: True, "mongodb": lambda: True},
         "scrape": FakeScrape(),
         **fakes,

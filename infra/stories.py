@@ -1,0 +1,287 @@
+"""A command's story: every step of its life, in order, kept in Redis for
+``GET /commands/{id}/events`` to stream.
+
+A story is a Redis stream per command (its entries' ids are what a client
+resumes from with ``Last-Event-ID``) and a small hash of its bookkeeping.
+Its entries are written in the same atomic round trips as what they tell:
+
+- ``accepted`` with the command's queueing (infra/commandbus.py);
+- ``committed``, each ``follow_up`` sent and the command's ``status`` with
+  its handover (infra/handover.py, or ``CommandStatuses.finish``);
+- ``projected`` with the read model's progress (workers/projector.py).
+
+A command a process manager sent belongs to the chain of the command that
+began it (``origin_id``): its steps are told in its own story and in the
+origin's, so that an order's story runs on to its confirmation.
+
+A story ends (an ``end`` entry, carrying the command's final status) once
+nothing it waits for is left: each command of the chain it tells of has
+a final status, and each commit told of is projected.  Every entry has a
+mark, so a step told twice (a message delivered again, the outbox sweep)
+is kept once; a step told before the one it follows (a projection the
+catch-up made before the commit's handover) still counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from infra.keys import Keys
+from infra.steps import Step
+
+if TYPE_CHECKING:
+    from infra.commits import Commit
+    from infra.messages import CommandEnvelope
+
+#: A story keeps at most about this many entries (an order of the largest
+#: size tells fewer): a chain that somehow never ends cannot grow one
+#: without bound.
+MAX_ENTRIES = 2_000
+
+#: The entries a story may hold, in the order of a command's life (``end``
+#: closes it).
+ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END = (
+    "accepted",
+    "committed",
+    "follow_up",
+    "projected",
+    "status",
+    "end",
+)
+EVENTS = (ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END)
+
+#: A step (infra/steps.py): add entries to one story.  ``K``: the story
+#: (a stream) and its state (a hash).  ``A``: the TTL, the entry cap, then
+#: six arguments per entry: its event, its data, its mark, what it waits
+#: for (space-separated items), the item it completes ('' if none), and
+#: whether it is the story's own command's final status ('1').
+#: In the state: ``m:<mark>`` for every entry kept, ``i:<item>`` open or
+#: closed, ``#pending`` the items open, ``#final`` the final status,
+#: ``#ended`` once the ``end`` entry is written.
+STORY = """
+local completed = false
+for i = 3, #A, 6 do
+  if redis.call('HSETNX', K[2], 'm:' .. A[i + 2], 1) == 1 then
+    for item in string.gmatch(A[i + 3], '%S+') do
+      if redis.call('HSETNX', K[2], 'i:' .. item, 'open') == 1 then
+        redis.call('HINCRBY', K[2], '#pending', 1)
+      end
+    end
+    if A[i + 4] ~= '' then
+      local state = redis.call('HGET', K[2], 'i:' .. A[i + 4])
+      if state == 'open' then redis.call('HINCRBY', K[2], '#pending', -1) end
+      if state ~= 'closed' then redis.call('HSET', K[2], 'i:' .. A[i + 4], 'closed') end
+      completed = true
+    end
+    if A[i + 5] == '1' then redis.call('HSET', K[2], '#final', A[i + 1]) end
+    redis.call('XADD', K[1], 'MAXLEN', '~', A[2], '*', 'event', A[i], 'data', A[i + 1])
+  end
+end
+if completed and tonumber(redis.call('HGET', K[2], '#pending') or '0') <= 0 then
+  local final = redis.call('HGET', K[2], '#final')
+  if final and redis.call('HSETNX', K[2], '#ended', 1) == 1 then
+    redis.call('XADD', K[1], 'MAXLEN', '~', A[2], '*', 'event', 'end', 'data', final)
+  end
+end
+redis.call('EXPIRE', K[1], A[1])
+redis.call('EXPIRE', K[2], A[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One step as a story tells it."""
+
+    event: str
+    data: dict[str, Any]
+    #: Unique in a story: a step told again is kept once.
+    mark: str
+    #: Items the story waits for from now on (a command's final status, a
+    #: commit's projection).
+    waits_for: tuple[str, ...] = ()
+    #: The item this step settles.
+    completes: str = ""
+    #: The story's own command's final status (what ``end`` repeats).
+    final: bool = False
+
+    def args(self) -> list[str]:
+        return [
+            self.event,
+            json.dumps(self.data, separators=(",", ":")),
+            self.mark,
+            " ".join(self.waits_for),
+            self.completes,
+            "1" if self.final else "0",
+        ]
+
+
+@dataclass(frozen=True)
+class Told:
+    """An entry as read back: its id (``Last-Event-ID``), event and data."""
+
+    id: str
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def command_item(command_id: str) -> str:
+    return f"command:{command_id}"
+
+
+def projection_item(stream_id: str, version: int) -> str:
+    return f"projected:{stream_id}@{version}"
+
+
+class Stories:
+    def __init__(self, client: redis.Redis, *, namespace: str, ttl_s: int):
+        self._redis = client
+        self._keys = Keys(namespace)
+        self._ttl_s = ttl_s
+
+    # Writing.
+    def step(self, story_id: str, entries: Sequence[Entry]) -> Step:
+        """Add ``entries`` to ``story_id``'s story, as a step."""
+        return Step(
+            "story",
+            STORY,
+            keys=(self._keys.story(story_id), self._keys.story_state(story_id)),
+            args=(self._ttl_s, MAX_ENTRIES, *(arg for entry in entries for arg in entry.args())),
+        )
+
+    def accepted(self, envelope: CommandEnvelope) -> Step:
+        """A command taken from a client: its story begins."""
+        data = {
+            "command_id": envelope.command_id,
+            "type": envelope.type,
+            "stream_id": envelope.stream_id,
+            "submitted_at": envelope.submitted_at,
+        }
+        entry = Entry(ACCEPTED, data, f"accepted:{envelope.command_id}", (command_item(envelope.command_id),))
+        return self.step(envelope.command_id, [entry])
+
+    def handed_over(
+        self,
+        envelope: CommandEnvelope,
+        status: str,
+        *,
+        commit: Commit | None = None,
+        follow_ups: Sequence[CommandEnvelope] = (),
+        version: int | None = None,
+        error: dict[str, str] | None = None,
+    ) -> list[Step]:
+        """What a command's decision tells: its commit, the commands it
+        sent, its final status; in its own story and its origin's, and the
+        beginning of each follow-up's own."""
+        command_id = envelope.command_id
+
+        def told(story: str) -> list[Entry]:
+            entries = []
+            if commit is not None:
+                entries.append(
+                    Entry(
+                        COMMITTED,
+                        {
+                            "command_id": command_id,
+                            "type": envelope.type,
+                            "stream_id": commit.stream_id,
+                            "stream_type": commit.stream_type,
+                            "version_from": commit.version_from,
+                            "version_to": commit.version_to,
+                            "events": [{"type": e["type"], "version": e["version"]} for e in commit.events],
+                        },
+                        f"committed:{command_id}",
+                        (projection_item(commit.stream_id, commit.version_to),),
+                    )
+                )
+            for sent in follow_ups:
+                entries.append(
+                    Entry(
+                        FOLLOW_UP,
+                        {
+                            "command_id": command_id,
+                            "follow_up": {
+                                "command_id": sent.command_id,
+                                "type": sent.type,
+                                "stream_id": sent.stream_id,
+                            },
+                        },
+                        f"follow_up:{sent.command_id}",
+                        # The origin's story runs on until every command of
+                        # its chain has ended.
+                        (command_item(sent.command_id),) if sent.origin == story else (),
+                    )
+                )
+            data = {
+                "command_id": command_id,
+                "type": envelope.type,
+                "status": status,
+                "version": version,
+                "error": error,
+            }
+            mark, own = f"status:{command_id}:{status}", story == command_id
+            entries.append(Entry(STATUS, data, mark, (), command_item(command_id), final=own))
+            return entries
+
+        steps = []
+        for story in dict.fromkeys([command_id, envelope.origin]):
+            steps.append(self.step(story, told(story)))
+        for sent in follow_ups:
+            data = {
+                "command_id": sent.command_id,
+                "type": sent.type,
+                "stream_id": sent.stream_id,
+                "caused_by": command_id,
+            }
+            entry = Entry(ACCEPTED, data, f"accepted:{sent.command_id}", (command_item(sent.command_id),))
+            steps.append(self.step(sent.command_id, [entry]))
+        return steps
+
+    def projected(self, read_model: str, stream_id: str, commits: Iterable[Projected]) -> list[Step]:
+        """``commits`` of the stream are in ``read_model``: in each one's
+        command's story, and its origin's."""
+        by_story: dict[str, list[Entry]] = {}
+        for commit in commits:
+            if not commit.command_id:
+                continue  # a notification of an earlier release names none
+            item = projection_item(stream_id, commit.version)
+            data = {
+                "command_id": commit.command_id,
+                "read_model": read_model,
+                "stream_id": stream_id,
+                "version": commit.version,
+            }
+            entry = Entry(PROJECTED, data, f"projected:{read_model}:{stream_id}@{commit.version}", (), item)
+            for story in dict.fromkeys([commit.command_id, commit.origin_id or commit.command_id]):
+                by_story.setdefault(story, []).append(entry)
+        return [self.step(story, entries) for story, entries in by_story.items()]
+
+    # Reading.
+    def read(self, story_id: str, after: str | None = None, *, count: int = 500) -> list[Told]:
+        """The story's entries after the one with id ``after`` (from its
+        beginning if None), at most ``count``."""
+        start = f"({after}" if after else "-"
+        entries = self._redis.xrange(self._keys.story(story_id), start, "+", count=count)
+        return [told(entry_id, fields) for entry_id, fields in entries]
+
+
+@dataclass(frozen=True)
+class Projected:
+    """A commit a read model applied: the command that made it, its chain's
+    origin, and the version it took the stream to."""
+
+    command_id: str
+    origin_id: str | None
+    version: int
+
+
+def told(entry_id: bytes | str, fields: dict) -> Told:
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    fields = {text(k): text(v) for k, v in fields.items()}
+    return Told(text(entry_id), fields.get("event", ""), json.loads(fields.get("data") or "{}"))

@@ -1,5 +1,6 @@
 """The end every command route shares: queue the command (at most once per
-``Idempotency-Key``) and answer ``202`` with where to follow it."""
+``Idempotency-Key``) and answer ``202`` with where to follow it; or, with
+``?dry_run=true``, answer what it would do and queue nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from infra.commandbus import IdempotencyRequest, NotQueued, OutcomeUnknown, Queu
 from infra.idempotency import KeyInFlight, KeyReused, fingerprint
 from infra.messages import CommandEnvelope
 from infra.tracing import annotate
-from web import inputs
+from web import dryrun, inputs
 from web.metrics import COMMANDS_ACCEPTED
 from web.problems import Problem
 
@@ -27,19 +28,24 @@ def accept(
     req: falcon.Request,
     resp: falcon.Response,
     commands,
+    decisions,
     envelope: CommandEnvelope,
     response: dict[str, Any],
     sent: Any,
 ) -> None:
     """Queue ``envelope`` and answer ``202 response``; ``sent`` is the body
-    as the client sent it, which a reused key must match."""
+    as the client sent it, which a reused key must match.  A dry run is
+    decided by ``decisions`` and claims no key."""
+    key = inputs.idempotency_key(req)
+    if inputs.dry_run(req):
+        dryrun.answer(resp, decisions, envelope)
+        return
     # The request's id follows the command (and what it sets off) in the logs.
     request_id = getattr(req.context, "request_id", None)
     if request_id is not None:
         envelope = dataclasses.replace(envelope, correlation_id=request_id)
     req.context.command_id = envelope.command_id
     annotate(attributes={"shop.command.id": envelope.command_id, "shop.command.type": envelope.type})
-    key = inputs.idempotency_key(req)
     idempotency = None
     if key is not None:
         # A key is its caller's own: another token's request with it is another request.

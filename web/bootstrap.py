@@ -21,6 +21,7 @@ from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
 from infra.stories import Stories
+from web.dryrun import StoreDecisions
 from web.metrics import ScrapeTime
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 from web.waiting import SignalHub
@@ -36,6 +37,8 @@ class WebAdapters:
     of fakes that behave as these do."""
 
     command_bus: CommandBus
+    #: decides dry runs, reading the event store
+    decisions: StoreDecisions
     statuses: CommandStatuses
     product_views: ProductViews
     order_views: OrderViews
@@ -73,6 +76,7 @@ def build_adapters(settings: Settings) -> WebAdapters:
             IdempotencyKeys(client, namespace=namespace),
             max_depth=settings.max_queue_depth,
         ),
+        decisions=StoreDecisions.on(db),
         statuses=statuses,
         product_views=ProductViews(db, generations),
         order_views=OrderViews(db, generations),

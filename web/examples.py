@@ -30,6 +30,42 @@ PLACE_ORDER = {
 PRODUCT_ACCEPTED = {"command_id": COMMAND_ID, "status": ACCEPTED, "product_id": PRODUCT_ID}
 ORDER_ACCEPTED = {"command_id": COMMAND_ID, "status": ACCEPTED, "order_id": ORDER_ID}
 
+#: ``PATCH /products/{id}?dry_run=true`` with UPDATE_PRODUCT, just after the create.
+PRODUCT_DRY_RUN = {
+    "dry_run": True,
+    "command": "UpdateProduct",
+    "stream_type": "product",
+    "stream_id": PRODUCT_ID,
+    "outcome": "committed",
+    "version": 3,
+    "events": [
+        {
+            "type": "ProductDetailsChanged",
+            "version": 2,
+            "schema": 1,
+            "data": {"name": "Mug", "description": None, "category": "kitchen"},
+        },
+        {
+            "type": "ProductPriceChanged",
+            "version": 3,
+            "schema": 1,
+            "data": {"price_cents": 990, "previous_price_cents": 1250},
+        },
+    ],
+    "error": None,
+}
+#: ``POST /orders/{id}/ship?dry_run=true`` while the order is pending.
+ORDER_DRY_RUN = {
+    "dry_run": True,
+    "command": "ShipOrder",
+    "stream_type": "order",
+    "stream_id": ORDER_ID,
+    "outcome": "rejected",
+    "version": None,
+    "events": [],
+    "error": {"code": "invalid_order_status", "detail": "a pending order cannot be shipped"},
+}
+
 COMMAND = {
     "command_id": COMMAND_ID,
     "type": "CreateProduct",

@@ -1,5 +1,5 @@
-"""Reading requests: a command's JSON body, a query string, and the
-``Idempotency-Key`` header; the checks every route shares."""
+"""Reading requests: a command's JSON body, a query string, the
+``Idempotency-Key`` header and ``dry_run``; the checks every route shares."""
 
 from __future__ import annotations
 
@@ -81,6 +81,26 @@ def query(req: falcon.Request, schema: Schema) -> dict[str, Any]:
             errors=errors,
         )
     return loaded
+
+
+def dry_run(req: falcon.Request) -> bool:
+    """``?dry_run=``: ``true`` or ``false`` (absent: false).  A command
+    route reads no other parameter.
+
+    Raises:
+      Problem: 400 for any other value, or the parameter given twice.
+    """
+    value = req.params.get("dry_run")
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise Problem(
+        falcon.HTTP_400,
+        title="Invalid Query",
+        detail="dry_run must be true or false",
+        errors={"dry_run": ["must be true or false"]},
+    )
 
 
 IDEMPOTENCY_KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?\Z')

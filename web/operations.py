@@ -70,11 +70,14 @@ COMMON = {
 class Command:
     """Queues a command and answers 202.  ``accepted`` is the 202's
     example, whose id names its schema (``ProductAccepted`` or
-    ``OrderAccepted``); ``body`` names the request's schema, if any."""
+    ``OrderAccepted``); ``body`` names the request's schema, if any.  With
+    ``?dry_run=true`` it answers 200 with what it would do (``previewed``
+    the example) and queues nothing."""
 
     summary: str
     tag: str
     accepted: dict[str, Any]
+    previewed: dict[str, Any]
     body: str | None = None
     example: dict[str, Any] | None = None
     media_types: tuple[str, ...] = (inputs.JSON,)
@@ -96,10 +99,18 @@ class Command:
                     "name": "Idempotency-Key",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                     "description": "retry safely: "
-                    "the same key and request within 24 h get the first 202 again",
-                }
+                    "the same key and request within 24 h get the first 202 again (a dry run ignores it)",
+                },
+                {
+                    "in": "query",
+                    "name": "dry_run",
+                    "schema": {"type": "boolean", "default": False},
+                    "description": "true: decide the command against its stream as it is now and answer "
+                    "200 with the events it would commit, or its rejection; nothing is written or queued",
+                },
             ],
             "responses": {
+                "200": json_body("DryRun", "dry_run=true: what the command would do", example=self.previewed),
                 "202": json_body(
                     "ProductAccepted" if "product_id" in self.accepted else "OrderAccepted",
                     "queued; follow it at Location",
@@ -109,7 +120,7 @@ class Command:
                     },
                     self.accepted,
                 ),
-                "400": problem("malformed JSON or Idempotency-Key"),
+                "400": problem("malformed JSON, Idempotency-Key or dry_run"),
                 "404": problem("not a route, or an id that is not a UUID"),
                 "409": problem(
                     "the first request with this Idempotency-Key is still being accepted", RETRY_AFTER

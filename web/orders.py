@@ -15,7 +15,7 @@ from infra.mongo import ORDERS
 from web import freshness, inputs, responses
 from web.accepting import accept
 from web.cursors import Cursors, page_after
-from web.ports import CommandSubmitter, OrderReadModel, StreamProgress
+from web.ports import CommandPreview, CommandSubmitter, OrderReadModel, StreamProgress
 from web.problems import not_found
 from web.schemas import CUSTOMER_ID, CustomerOrdersQuery, PlaceOrderSchema
 
@@ -31,8 +31,9 @@ class Collection:
     """``POST /orders`` queues ``PlaceOrder``.  The order starts ``pending``;
     the process manager then asks each product to reserve its line."""
 
-    def __init__(self, commands: CommandSubmitter, uuidgen: Callable[[], UUID]):
+    def __init__(self, commands: CommandSubmitter, decisions: CommandPreview, uuidgen: Callable[[], UUID]):
         self._commands = commands
+        self._decisions = decisions
         self._uuidgen = uuidgen
         self._schema = PlaceOrderSchema()
 
@@ -46,7 +47,7 @@ class Collection:
             order_id=order_id, customer_id=fields["customer_id"], currency=fields["currency"], lines=lines
         )
         envelope = CommandEnvelope.wrap(command, command_id=command_id)
-        accept(req, resp, self._commands, envelope, accepted(command_id, order_id), sent)
+        accept(req, resp, self._commands, self._decisions, envelope, accepted(command_id, order_id), sent)
 
 
 class Item:
@@ -73,16 +74,19 @@ class Transition:
         self,
         command: type[CancelOrder] | type[ShipOrder],
         commands: CommandSubmitter,
+        decisions: CommandPreview,
         uuidgen: Callable[[], UUID],
     ):
         self._command = command
         self._commands = commands
+        self._decisions = decisions
         self._uuidgen = uuidgen
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
         command_id = str(self._uuidgen())
         envelope = CommandEnvelope.wrap(self._command(order_id=str(order_id)), command_id=command_id)
-        accept(req, resp, self._commands, envelope, accepted(command_id, str(order_id)), sent=None)
+        response = accepted(command_id, str(order_id))
+        accept(req, resp, self._commands, self._decisions, envelope, response, sent=None)
 
 
 class CustomerOrders:

@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.commands import Command
 from infra.commandbus import Accepted, IdempotencyRequest
+from infra.deciding import Proposal
 from infra.messages import CommandEnvelope
 from infra.progress import Head
 from infra.stories import Told
@@ -30,6 +32,19 @@ class CommandSubmitter(Protocol):
 
         Raises:
           KeyReused, KeyInFlight, QueueFull, NotQueued, OutcomeUnknown.
+        """
+        ...
+
+
+class CommandPreview(Protocol):
+    """Decides a command on its stream as the event store holds it now,
+    as the worker would, and writes nothing (a dry run)."""
+
+    def preview(self, command: Command) -> Proposal:
+        """The events it would commit, after which version.
+
+        Raises:
+          DomainError: it would be refused.
         """
         ...
 

@@ -14,7 +14,7 @@ from infra.mongo import PRODUCTS
 from web import freshness, inputs, responses
 from web.accepting import accept
 from web.cursors import Cursors, page_after
-from web.ports import CommandSubmitter, ProductReadModel, StreamProgress
+from web.ports import CommandPreview, CommandSubmitter, ProductReadModel, StreamProgress
 from web.problems import Problem, not_found
 from web.schemas import CreateProductSchema, ListProductsQuery, StockAdjustmentSchema, UpdateProductSchema
 from web.views import ProductFilter
@@ -36,12 +36,14 @@ class Collection:
     def __init__(
         self,
         commands: CommandSubmitter,
+        decisions: CommandPreview,
         views: ProductReadModel,
         cursors: Cursors,
         uuidgen: Callable[[], UUID],
         progress: StreamProgress | None = None,
     ):
         self._commands = commands
+        self._decisions = decisions
         self._views = views
         self._cursors = cursors
         self._progress = progress
@@ -53,7 +55,7 @@ class Collection:
         fields, sent = inputs.body(req, self._schema)
         product_id, command_id = str(self._uuidgen()), str(self._uuidgen())
         envelope = CommandEnvelope.wrap(CreateProduct(product_id=product_id, **fields), command_id=command_id)
-        accept(req, resp, self._commands, envelope, accepted(command_id, product_id), sent)
+        accept(req, resp, self._commands, self._decisions, envelope, accepted(command_id, product_id), sent)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = inputs.query(req, self._query)
@@ -88,11 +90,13 @@ class Item:
     def __init__(
         self,
         commands: CommandSubmitter,
+        decisions: CommandPreview,
         views: ProductReadModel,
         uuidgen: Callable[[], UUID],
         progress: StreamProgress | None = None,
     ):
         self._commands = commands
+        self._decisions = decisions
         self._views = views
         self._uuidgen = uuidgen
         self._progress = progress
@@ -110,14 +114,16 @@ class Item:
         envelope = CommandEnvelope.wrap(
             UpdateProduct(product_id=str(product_id), changes=changes), command_id=command_id
         )
-        accept(req, resp, self._commands, envelope, accepted(command_id, str(product_id)), sent)
+        response = accepted(command_id, str(product_id))
+        accept(req, resp, self._commands, self._decisions, envelope, response, sent)
 
 
 class StockAdjustments:
     """``POST /products/{id}/stock-adjustments`` queues ``AdjustStock``."""
 
-    def __init__(self, commands: CommandSubmitter, uuidgen: Callable[[], UUID]):
+    def __init__(self, commands: CommandSubmitter, decisions: CommandPreview, uuidgen: Callable[[], UUID]):
         self._commands = commands
+        self._decisions = decisions
         self._uuidgen = uuidgen
         self._schema = StockAdjustmentSchema()
 
@@ -127,4 +133,5 @@ class StockAdjustments:
         envelope = CommandEnvelope.wrap(
             AdjustStock(product_id=str(product_id), **fields), command_id=command_id
         )
-        accept(req, resp, self._commands, envelope, accepted(command_id, str(product_id)), sent)
+        response = accepted(command_id, str(product_id))
+        accept(req, resp, self._commands, self._decisions, envelope, response, sent)

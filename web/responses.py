@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from domain.order import LINE_STATUSES, ORDER_STATUSES
+from infra.commits import REFUSED, UNCHANGED
 from infra.messages import rfc3339
 from infra.statuses import ACCEPTED, STATUSES
 
@@ -65,6 +66,33 @@ class CommandSchema(Schema):
     completed_at = Timestamp(required=True, allow_none=True)
     stream_id = fields.String(required=True)
     version = fields.Integer(required=True, allow_none=True)
+    error = fields.Nested(CommandErrorSchema, required=True, allow_none=True)
+
+
+#: A dry run's outcome when the command would commit events.
+COMMITTED = "committed"
+
+
+class ProposedEventSchema(Schema):
+    type = fields.String(required=True)
+    #: The version the event would take in its stream.
+    version = fields.Integer(required=True)
+    schema = fields.Integer(required=True)
+    data = fields.Dict(required=True)
+
+
+class DryRunSchema(Schema):
+    """What a command would do (``?dry_run=true``): nothing is written."""
+
+    dry_run = fields.Boolean(required=True, metadata={"enum": [True]})
+    command = fields.String(required=True)
+    stream_type = fields.String(required=True)
+    stream_id = fields.UUID(required=True, metadata={"description": "a create's: the id it would use"})
+    outcome = fields.String(required=True, metadata={"enum": [COMMITTED, UNCHANGED, REFUSED]})
+    version = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "as the command's status would say"}
+    )
+    events = fields.List(fields.Nested(ProposedEventSchema), required=True)
     error = fields.Nested(CommandErrorSchema, required=True, allow_none=True)
 
 
@@ -158,6 +186,7 @@ COMPONENTS: dict[str, type[Schema]] = {
     "ProductAccepted": ProductAcceptedSchema,
     "OrderAccepted": OrderAcceptedSchema,
     "Command": CommandSchema,
+    "DryRun": DryRunSchema,
     "Product": ProductSchema,
     "ProductPage": ProductPageSchema,
     "Order": OrderSchema,
@@ -170,6 +199,7 @@ COMPONENTS: dict[str, type[Schema]] = {
 PRODUCT_ACCEPTED = ProductAcceptedSchema()
 ORDER_ACCEPTED = OrderAcceptedSchema()
 COMMAND = CommandSchema()
+DRY_RUN = DryRunSchema()
 PRODUCT = ProductSchema()
 ORDER = OrderSchema()
 EVENT = EventSchema()

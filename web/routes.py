@@ -73,6 +73,7 @@ class Route:
 
 
 PRODUCT, ORDER = examples.PRODUCT_ACCEPTED, examples.ORDER_ACCEPTED
+PRODUCT_DRY_RUN, ORDER_DRY_RUN = examples.PRODUCT_DRY_RUN, examples.ORDER_DRY_RUN
 STATUS = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
 LAST_EVENT_ID = {
     "in": "header",
@@ -84,47 +85,48 @@ LAST_EVENT_ID = {
 
 ROUTES = (
     Route("/products", lambda p: products.Collection(
-        p.adapters.command_bus, p.adapters.product_views, p.cursors, p.uuidgen, p.adapters.progress
+        p.adapters.command_bus, p.adapters.decisions, p.adapters.product_views, p.cursors, p.uuidgen,
+        p.adapters.progress,
     ), {
-        "post": Command("Create a product", "products", accepted=PRODUCT, body="CreateProduct",
-                        example=examples.CREATE_PRODUCT),
+        "post": Command("Create a product", "products", accepted=PRODUCT, previewed=PRODUCT_DRY_RUN,
+                        body="CreateProduct", example=examples.CREATE_PRODUCT),
         "get": Query("List products", "products", "ProductPage", examples.PRODUCT_PAGE, item=False,
                      query=ListProductsQuery),
     }),
     Route("/products/{product_id:uuid}", lambda p: products.Item(
-        p.adapters.command_bus, p.adapters.product_views, p.uuidgen, p.adapters.progress
+        p.adapters.command_bus, p.adapters.decisions, p.adapters.product_views, p.uuidgen, p.adapters.progress
     ), {
         "get": Query("Read a product", "products", "Product", examples.PRODUCT, item=True),
         "patch": Command("Change a product's details or price (a merge patch)", "products",
-                         accepted=PRODUCT, body="UpdateProduct", example=examples.UPDATE_PRODUCT,
-                         media_types=inputs.PATCH_MEDIA_TYPES),
+                         accepted=PRODUCT, previewed=PRODUCT_DRY_RUN, body="UpdateProduct",
+                         example=examples.UPDATE_PRODUCT, media_types=inputs.PATCH_MEDIA_TYPES),
     }),
     Route("/products/{product_id:uuid}/stock-adjustments", lambda p: products.StockAdjustments(
-        p.adapters.command_bus, p.uuidgen
+        p.adapters.command_bus, p.adapters.decisions, p.uuidgen
     ), {
-        "post": Command("Adjust stock", "products", accepted=PRODUCT, body="StockAdjustment",
-                        example=examples.STOCK_ADJUSTMENT),
+        "post": Command("Adjust stock", "products", accepted=PRODUCT, previewed=PRODUCT_DRY_RUN,
+                        body="StockAdjustment", example=examples.STOCK_ADJUSTMENT),
     }),
     Route("/products/{product_id:uuid}/history", lambda p: History(p.adapters.history, PRODUCT_STREAM), {
         "get": Query("A product's events", "products", "History", examples.PRODUCT_HISTORY, item=True,
                      scope="admin"),
     }),
-    Route("/orders", lambda p: orders.Collection(p.adapters.command_bus, p.uuidgen), {
-        "post": Command("Place an order", "orders", accepted=ORDER, body="PlaceOrder",
-                        example=examples.PLACE_ORDER),
+    Route("/orders", lambda p: orders.Collection(p.adapters.command_bus, p.adapters.decisions, p.uuidgen), {
+        "post": Command("Place an order", "orders", accepted=ORDER, previewed=ORDER_DRY_RUN,
+                        body="PlaceOrder", example=examples.PLACE_ORDER),
     }),
     Route("/orders/{order_id:uuid}", lambda p: orders.Item(p.adapters.order_views, p.adapters.progress), {
         "get": Query("Read an order", "orders", "Order", examples.ORDER, item=True),
     }),
     Route("/orders/{order_id:uuid}/cancel", lambda p: orders.Transition(
-        CancelOrder, p.adapters.command_bus, p.uuidgen
+        CancelOrder, p.adapters.command_bus, p.adapters.decisions, p.uuidgen
     ), {
-        "post": Command("Cancel an order (no body)", "orders", accepted=ORDER),
+        "post": Command("Cancel an order (no body)", "orders", accepted=ORDER, previewed=ORDER_DRY_RUN),
     }),
     Route("/orders/{order_id:uuid}/ship", lambda p: orders.Transition(
-        ShipOrder, p.adapters.command_bus, p.uuidgen
+        ShipOrder, p.adapters.command_bus, p.adapters.decisions, p.uuidgen
     ), {
-        "post": Command("Ship an order (no body)", "orders", accepted=ORDER),
+        "post": Command("Ship an order (no body)", "orders", accepted=ORDER, previewed=ORDER_DRY_RUN),
     }),
     Route("/orders/{order_id:uuid}/history", lambda p: History(p.adapters.history, ORDER_STREAM), {
         "get": Query("An order's events", "orders", "History", examples.ORDER_HISTORY, item=True,

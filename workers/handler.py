@@ -14,8 +14,9 @@ from typing import Any
 
 from domain import process
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
-from domain.errors import DomainError, DuplicateSku
+from domain.errors import DomainError
 from domain.streams import STREAM_KINDS, StreamKind
+from infra import deciding
 from infra.commits import REFUSED, UNCHANGED, Commit, Decision, span_attributes
 from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
 from infra.messages import CommandEnvelope, rfc3339
@@ -93,17 +94,6 @@ def envelope_of(decided: Commit | Decision) -> CommandEnvelope:
         submitted_at=decided.submitted_at or rfc3339(decided.recorded_at),
         causation_id=decided.causation_id,
         origin_id=decided.origin_id,
-    )
-
-
-def refused_for_good(decided: Commit | Decision) -> bool:
-    """A refusal of a command that may have claimed a SKU it no longer
-    needs: any refusal but a duplicate SKU (whose command never held it)."""
-    return (
-        isinstance(decided, Decision)
-        and decided.outcome == REFUSED
-        and decided.error is not None
-        and decided.error.get("code") != DuplicateSku.code
     )
 
 
@@ -212,7 +202,7 @@ class CommandHandler:
                 envelope, REFUSED, 0, {"code": rejection.code, "detail": rejection.detail}
             )
             decided, earlier = self._record(refusal)
-        if refused_for_good(decided):
+        if deciding.refused_for_good(decided):
             # A create is refused only when its stream exists already or the
             # command itself is invalid: no delivery of it can commit, so the
             # SKU this delivery (or an earlier one) claimed is free again.
@@ -359,31 +349,26 @@ class CommandHandler:
         for attempt in range(self._max_conflicts):
             if history is None:
                 start, history = self._load(envelope.stream_id, start)
-            if history and history[0].stream_type != envelope.stream_type:
-                # An id of another kind of stream (ids are shared): not ours.
-                raise STREAM_KINDS[envelope.stream_type].not_found(
-                    f"no {envelope.stream_type} {envelope.stream_id}"
-                )
             # (Loaded after a snapshot, history may not hold an earlier
             # commit of this command: appending it again then finds it.)
             done = next((c for c in history if c.command_id == envelope.command_id), None)
             if done is not None:
                 return done, True
-            state = kind.aggregate.replay((e for c in history for e in c.domain_events()), start.state)
+            state = deciding.replay(command, history, start.state)
             if history:
                 start = replace(start, state=state, version=state.version, command_id=history[-1].command_id)
             if state.version:
                 self._remember(envelope.stream_id, replace(start, at=time.monotonic()))
-            events = kind.decide(state, command)
-            if not events:
+            proposal = deciding.propose(command, state)
+            if not proposal.events:
                 return self._record(self._decision(envelope, UNCHANGED, state.version))
             commit = Commit.new(
                 command_type=envelope.type,
                 submitted_at=envelope.submitted_at,
                 stream_id=envelope.stream_id,
                 stream_type=envelope.stream_type,
-                after_version=state.version,
-                events=events,
+                after_version=proposal.after_version,
+                events=proposal.events,
                 command_id=envelope.command_id,
                 correlation_id=envelope.correlation_id,
                 causation_id=envelope.causation_id,
@@ -399,7 +384,7 @@ class CommandHandler:
                 # Spread racing writers apart before they load again.
                 self._sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
             else:
-                committed = kind.aggregate.replay(events, state)
+                committed = kind.aggregate.replay(proposal.events, state)
                 kept = self._keep_snapshot(envelope, kind, start.snapshot_version, committed)
                 now = time.monotonic()
                 self._remember(
@@ -449,7 +434,7 @@ class CommandHandler:
         # From the commit ending at the start's version: the check costs
         # one more document, not a round trip.
         history = self._store.load(stream_id, after_version=start.version - 1)
-        if history and (history[0].version_to, history[0].command_id) == (start.version, start.command_id):
+        if deciding.resumes(history, start.version, start.command_id):
             return start, history[1:]
         log.warning(
             "%s: no commit of %s ends at version %s; loading the stream from its start",
@@ -501,8 +486,9 @@ class CommandHandler:
             # then already been seen as still at work, never as gone.
             status = self._statuses.get(holder.command_id)
             decided = self._store.find_by_command(holder.product_id, holder.command_id)
-            if decided is not None and not refused_for_good(decided):
-                raise DuplicateSku(f"SKU {command.sku!r} belongs to product {holder.product_id}")
+            taken = deciding.sku_taken(command, holder, decided)
+            if taken is not None:
+                raise taken
             idle_s = self._clock() - holder.claimed_ms / 1000
             state = status["status"] if status is not None else None
             # A create is rejected only when no delivery of it can commit;

@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from falcon import testing
 
+from infra import deciding
 from infra.commandbus import Accepted
 from infra.commits import Commit, Decision
 from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
@@ -20,6 +21,7 @@ from infra.stories import Told
 from web.app import create_app
 from web.bootstrap import WebAdapters
 from web.ports import (
+    CommandPreview,
     CommandSubmitter,
     OrderReadModel,
     ProductReadModel,
@@ -44,6 +46,20 @@ class FakeCommandBus(CommandSubmitter):
         self.submitted.append(envelope)
         self.keys.append(idempotency)
         return Accepted(response)
+
+
+class FakeDecisions(CommandPreview):
+    """Decides on streams of commits in memory (``streams``), with the
+    worker's code; ``previewed`` lists the commands it decided."""
+
+    def __init__(self, streams=None):
+        self.streams: dict[str, list[Commit]] = streams or {}
+        self.previewed = []
+
+    def preview(self, command):
+        self.previewed.append(command)
+        history = self.streams.get(command.stream_id, [])
+        return deciding.propose(command, deciding.replay(command, history))
 
 
 class FakeStatuses(StatusLookup):
@@ -219,6 +235,7 @@ def make_client(**fakes) -> testing.TestClient:
     clock = fakes.pop("clock", None) or FakeClock()
     collaborators = {
         "command_bus": FakeCommandBus(),
+        "decisions": FakeDecisions(),
         "statuses": FakeStatuses(),
         "product_views": FakeViews(),
         "order_views": FakeOrderViews(),

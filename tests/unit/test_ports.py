@@ -15,6 +15,7 @@ from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
 from tests.unit import fakes
 from web import ports as web_ports
+from web.dryrun import StoreDecisions
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 from web.waiting import SignalHub, Watch
 from workers import ports as worker_ports
@@ -29,6 +30,7 @@ ADAPTERS = [
     (CommandStatuses, worker_ports.StatusBook),
     (CommandStatuses, web_ports.StatusLookup),
     (CommandBus, web_ports.CommandSubmitter),
+    (StoreDecisions, web_ports.CommandPreview),
     (ProductViews, web_ports.ProductReadModel),
     (OrderViews, web_ports.OrderReadModel),
     (HistoryViews, web_ports.StreamHistory),

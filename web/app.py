@@ -11,7 +11,7 @@ from collections.abc import Callable
 import falcon
 
 from infra.settings import RANK, Settings
-from web import docs, problems
+from web import docs, ops, problems
 from web.auth import Authenticate
 from web.bootstrap import WebAdapters
 from web.cursors import Cursors
@@ -47,6 +47,7 @@ def create_app(
     parts = Parts(adapters, cursors, uuidgen, settings.metrics_token)
     for route in ROUTES:
         app.add_route(route.path, guarded(route.resource(parts), route.scopes()))
+    app.add_route("/ops/static/{asset}", ops.Asset())
     docs.install(app)
     return app
 

@@ -6,6 +6,7 @@
 const EVERY_MS = 3000;
 const KEPT_POINTS = 240; // twelve minutes of readings
 const RATE_WINDOW_S = 60;
+const WINDOW_S = 60;
 const TOKEN_KEY = "shop-ops-token";
 const COLOURS = ["#2f6fdb", "#d9822b", "#1f9d6b", "#b8336a", "#6c4fc4", "#7a8a99", "#c9a227", "#0f8b8d"];
 
@@ -95,7 +96,8 @@ class LiveChart {
   }
 
   draw() {
-    if (this.element.offsetParent === null) return; // hidden: drawn once shown
+    // Hidden, or one point (uPlot spreads a lone point over years): drawn later.
+    if (this.element.offsetParent === null || this.times.length < 2) return;
     if (this.plot === null) {
       const lines = [...this.series].map(([label, line], i) => ({
         label, scale: line.scale, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true,
@@ -103,8 +105,13 @@ class LiveChart {
       const axes = [{}, ...this.units.map((unit, i) => ({
         scale: unit.scale, label: unit.label, side: i === 0 ? 3 : 1, grid: { show: i === 0 },
       }))];
-      const scales = Object.fromEntries(this.units.map((unit) => [unit.scale, { range: (u, min, max) => [0, Math.max(1, max)] }]));
-      this.plot = new uPlot({ width: this.width(), height: 200, series: [{}, ...lines], axes, scales }, this.data(), this.element);
+      const scales = {
+        // At least the last minute, so that the first readings do not stretch over the axis.
+        x: { time: true, range: (u, min, max) => [Math.min(min, max - WINDOW_S), max] },
+        ...Object.fromEntries(this.units.map((unit) => [unit.scale, { range: (u, min, max) => [0, Math.max(1, max)] }])),
+      };
+      const options = { width: this.width(), height: 200, series: [{}, ...lines], axes, scales, legend: { live: false } };
+      this.plot = new uPlot(options, this.data(), this.element);
     } else {
       this.plot.setData(this.data());
     }

@@ -92,6 +92,11 @@ class DeadLetters:
     def all(self) -> list[dict[str, Any]]:
         return list(self._letters.find({}, sort=[("recorded_at", 1)]))
 
+    def oldest(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` oldest letters, without their message and traceback."""
+        found = self._letters.find({}, {"message": 0, "traceback": 0}, sort=[("recorded_at", 1)], limit=limit)
+        return list(found)
+
     def get(self, letter_id: str) -> dict[str, Any] | None:
         return self._letters.find_one({"_id": letter_id})
 

@@ -68,6 +68,11 @@ class Generations:
         pointer = self.pointer(name, fresh=fresh)
         return [self._db[n] for n in (pointer["active"], pointer["building"]) if n]
 
+    def pointers(self) -> dict[str, dict[str, Any]]:
+        """Every read model's pointer document as stored now (the state of
+        its rebuild, if any), by name; none for a model never rebuilt."""
+        return {doc["_id"]: doc for doc in self._pointers.find({})}
+
     # --- used by a rebuild ----------------------------------------------------------
     #
     # A rebuild holds its generation by a lease in the pointer document: an

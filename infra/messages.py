@@ -22,6 +22,7 @@ COMMANDS_QUEUE = "commands"
 PROJECTIONS_QUEUE = "projections"
 HANDLE_COMMAND = "handle_command"
 PROJECT_STREAM = "project_stream"
+RETRY_DEAD_LETTER = "retry_dead_letter"
 
 
 def rfc3339(t: datetime) -> str:
@@ -112,6 +113,14 @@ def command_message(envelope: CommandEnvelope, **options: Any) -> dramatiq.Messa
         args=(envelope.to_dict(),),
         kwargs={},
         options=options,
+    )
+
+
+def retry_message(letter_id: str) -> dramatiq.Message:
+    """The ``retry_dead_letter`` message: a worker applies the dead letter
+    ``letter_id`` again (the web process writes no stream itself)."""
+    return dramatiq.Message(
+        queue_name=COMMANDS_QUEUE, actor_name=RETRY_DEAD_LETTER, args=(letter_id,), kwargs={}, options={}
     )
 
 

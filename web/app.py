@@ -11,7 +11,7 @@ from collections.abc import Callable
 import falcon
 
 from infra.settings import RANK, Settings
-from web import docs, problems
+from web import docs, ops, problems
 from web.auth import Authenticate
 from web.bootstrap import WebAdapters
 from web.cursors import Cursors
@@ -46,6 +46,7 @@ def create_app(
     parts = Parts(adapters, cursors, uuidgen, settings.metrics_token, slots, clock)
     for route in ROUTES:
         app.add_route(route.path, guarded(route.resource(parts), route.scopes()))
+    app.add_route("/ops/static/{asset}", ops.Asset())
     docs.install(app)
     return app
 

@@ -21,8 +21,10 @@ from infra.redisclient import connect_redis
 from infra.settings import Settings
 from infra.statuses import CommandStatuses
 from infra.stories import Stories
+from web.deadletters import Desk
 from web.dryrun import StoreDecisions
-from web.metrics import ScrapeTime
+from web.ports import DeadLetterDesk, RebuildPointers, StateReadings
+from web.readings import Readings
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 from web.waiting import SignalHub
 
@@ -50,8 +52,10 @@ class WebAdapters:
     hub: SignalHub
     #: name -> a ping that raises when its service does not answer
     ready_checks: dict[str, Callable[[], object]]
-    #: the Prometheus collector read at scrape time
-    scrape: ScrapeTime
+    #: what /metrics and /ops/data read when asked
+    readings: StateReadings
+    dead_letters: DeadLetterDesk
+    rebuilds: RebuildPointers
 
 
 def build_adapters(settings: Settings) -> WebAdapters:
@@ -69,9 +73,10 @@ def build_adapters(settings: Settings) -> WebAdapters:
     progress = Progress(client, namespace=namespace)
     generations = Generations(db)
     letters = DeadLetters(db, generations)
+    broker = build_broker(settings)
     return WebAdapters(
         command_bus=CommandBus(
-            build_broker(settings),
+            broker,
             statuses,
             IdempotencyKeys(client, namespace=namespace),
             max_depth=settings.max_queue_depth,
@@ -86,7 +91,9 @@ def build_adapters(settings: Settings) -> WebAdapters:
         stories=statuses.stories,
         hub=SignalHub(client, progress.channel),
         ready_checks={"redis": client.ping, "mongodb": lambda: ping(db)},
-        scrape=ScrapeTime(client, namespace, lambda: dead_letter_count(letters)),
+        readings=Readings(client, namespace, lambda: dead_letter_count(letters)),
+        dead_letters=Desk(letters, broker, timeout_s=PROBE_TIMEOUT_S),
+        rebuilds=lambda: rebuild_pointers(generations),
     )
 
 
@@ -98,3 +105,8 @@ def ping(db: Database) -> object:
 def dead_letter_count(letters: DeadLetters) -> int:
     with pymongo.timeout(PROBE_TIMEOUT_S):
         return letters.count()
+
+
+def rebuild_pointers(generations: Generations) -> dict[str, dict]:
+    with pymongo.timeout(PROBE_TIMEOUT_S):
+        return generations.pointers()

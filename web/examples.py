@@ -193,3 +193,39 @@ EVENT_CATALOGUE = {
         }
     ]
 }
+
+DEAD_LETTER = {
+    "id": f"project_stream:{PRODUCT_ID}:3",
+    "handler": "project_stream",
+    "stream_type": "product",
+    "stream_id": PRODUCT_ID,
+    "version": 3,
+    "error": "KeyError: 'price_cents'",
+    "recorded_at": "2026-11-26T05:41:00.000Z",
+    "attempts": 1,
+}
+DEAD_LETTERS = {"count": 1, "letters": [DEAD_LETTER]}
+RETRY_QUEUED = {"letter_id": DEAD_LETTER["id"], "status": "queued"}
+OPS_DATA = {
+    "at": 1795671660.5,
+    "sources": {"redis": True, "mongodb": True},
+    "queues": [
+        {"queue": "commands", "depth": 4, "oldest_age_s": 0.8, "retries": 0, "dead": 0},
+        {"queue": "projections", "depth": 0, "oldest_age_s": 0.0, "retries": 1, "dead": 0},
+    ],
+    "outcomes": [
+        {"type": "CreateProduct", "outcome": "succeeded", "count": 120},
+        {"type": "PlaceOrder", "outcome": "rejected", "count": 3},
+    ],
+    "lag": [
+        {"read_model": "products", "versions": 1, "seconds": 0.4},
+        {"read_model": "orders", "versions": 0, "seconds": 0.0},
+    ],
+    "lag_measured_age_s": 6.2,
+    "dead_letters": DEAD_LETTERS,
+    "rebuilds": [
+        {"read_model": "products", "state": "building", "active": "products",
+         "building": "products__20261126054000_1a2b3c", "lease_left_s": 24.5},
+        {"read_model": "orders", "state": "idle", "active": "orders", "building": None, "lease_left_s": None},
+    ],
+}  # fmt: skip

@@ -16,6 +16,7 @@ from infra.deciding import Proposal
 from infra.messages import CommandEnvelope
 from infra.progress import Head
 from infra.stories import Told
+from web.readings import RedisReading
 from web.views import Page, ProductFilter
 
 
@@ -125,3 +126,32 @@ class SignalSource(Protocol):
     """Wakes requests waiting on a command or a stream."""
 
     def watch(self, keys: Iterable[str]) -> SignalWatch: ...
+
+
+class StateReadings(Protocol):
+    """The measures ``/metrics`` and ``/ops/data`` show (web.readings); each
+    call raises when its source does not answer."""
+
+    def from_redis(self) -> RedisReading: ...
+
+    def dead_letters(self) -> int: ...
+
+
+class DeadLetterDesk(Protocol):
+    """The dead letters kept in the store, and retries of them queued for a
+    worker (the web process applies nothing itself)."""
+
+    def oldest(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` oldest letters, without message and traceback."""
+        ...
+
+    def exists(self, letter_id: str) -> bool: ...
+
+    def queue_retry(self, letter_id: str) -> None: ...
+
+
+class RebuildPointers(Protocol):
+    """Each read model's generation pointer as stored now
+    (infra/generations.py), by name."""
+
+    def __call__(self) -> dict[str, dict[str, Any]]: ...

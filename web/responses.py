@@ -180,6 +180,73 @@ class EventCatalogueSchema(Schema):
     events = fields.List(fields.Nested(EventTypeSchema), required=True)
 
 
+class DeadLetterSchema(Schema):
+    id = fields.String(required=True)
+    handler = fields.String(required=True)
+    stream_type = fields.String(required=True)
+    stream_id = fields.String(required=True)
+    version = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True)
+    recorded_at = Timestamp(required=True)
+    attempts = fields.Integer(required=True)
+
+
+class DeadLettersSchema(Schema):
+    count = fields.Integer(required=True, metadata={"description": "about how many are kept"})
+    letters = fields.List(
+        fields.Nested(DeadLetterSchema), required=True, metadata={"description": "the oldest, at most 100"}
+    )
+
+
+class RetryQueuedSchema(Schema):
+    letter_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["queued"]})
+
+
+class QueueStateSchema(Schema):
+    queue = fields.String(required=True)
+    depth = fields.Integer(required=True)
+    oldest_age_s = fields.Float(required=True)
+    retries = fields.Integer(required=True)
+    dead = fields.Integer(required=True)
+
+
+class OutcomeCountSchema(Schema):
+    type = fields.String(required=True)
+    outcome = fields.String(required=True)
+    count = fields.Integer(required=True, metadata={"description": "since the counters began"})
+
+
+class LagStateSchema(Schema):
+    read_model = fields.String(required=True)
+    versions = fields.Integer(required=True)
+    seconds = fields.Float(required=True)
+
+
+class RebuildStateSchema(Schema):
+    read_model = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": ["idle", "building", "lapsed"]})
+    active = fields.String(required=True)
+    building = fields.String(required=True, allow_none=True)
+    lease_left_s = fields.Float(required=True, allow_none=True)
+
+
+class OpsDataSchema(Schema):
+    at = fields.Float(required=True, metadata={"description": "when it was read (Unix seconds)"})
+    sources = fields.Dict(
+        keys=fields.String(),
+        values=fields.Boolean(),
+        required=True,
+        metadata={"description": "whether Redis and MongoDB answered; what one did not is null"},
+    )
+    queues = fields.List(fields.Nested(QueueStateSchema), required=True, allow_none=True)
+    outcomes = fields.List(fields.Nested(OutcomeCountSchema), required=True, allow_none=True)
+    lag = fields.List(fields.Nested(LagStateSchema), required=True, allow_none=True)
+    lag_measured_age_s = fields.Float(required=True, allow_none=True)
+    dead_letters = fields.Nested(DeadLettersSchema, required=True, allow_none=True)
+    rebuilds = fields.List(fields.Nested(RebuildStateSchema), required=True, allow_none=True)
+
+
 #: Every response schema under its name in the contract's components.
 COMPONENTS: dict[str, type[Schema]] = {
     "Problem": ProblemSchema,
@@ -193,6 +260,9 @@ COMPONENTS: dict[str, type[Schema]] = {
     "OrderPage": OrderPageSchema,
     "History": HistorySchema,
     "EventCatalogue": EventCatalogueSchema,
+    "DeadLetters": DeadLettersSchema,
+    "RetryQueued": RetryQueuedSchema,
+    "OpsData": OpsDataSchema,
 }
 
 # One instance of each, for dumping (a schema instance holds no request state).
@@ -203,6 +273,8 @@ DRY_RUN = DryRunSchema()
 PRODUCT = ProductSchema()
 ORDER = OrderSchema()
 EVENT = EventSchema()
+DEAD_LETTERS = DeadLettersSchema()
+OPS_DATA = OpsDataSchema()
 
 
 def from_read_model(doc: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,12 @@ from typing import Any
 from domain.commands import CancelOrder, ShipOrder
 from domain.streams import ORDER as ORDER_STREAM
 from domain.streams import PRODUCT as PRODUCT_STREAM
-from web import commands, examples, health, inputs, orders, products
+from web import commands, deadletters, examples, health, inputs, ops, orders, products
 from web.bootstrap import WebAdapters
 from web.cursors import Cursors
 from web.eventschemas import EventSchemas
 from web.history import History
-from web.metrics import Metrics
+from web.metrics import Metrics, ScrapeTime
 from web.operations import COMMON, RETRY_AFTER, Command, Operation, Query, json_body, problem
 from web.schemas import CODE_PATTERN, CustomerOrdersQuery, ListProductsQuery
 from web.stories import EVENT_STREAM, Events
@@ -180,7 +180,7 @@ ROUTES = (
             "503": problem("down lists what did not answer", RETRY_AFTER),
         }),
     }),
-    Route("/metrics", lambda p: Metrics(p.adapters.scrape, p.metrics_token), {
+    Route("/metrics", lambda p: Metrics(ScrapeTime(p.adapters.readings), p.metrics_token), {
         "get": Operation("Prometheus metrics (METRICS_TOKEN as bearer when set)", "operations", responses={
             "200": {
                 "description": "Prometheus text",
@@ -189,4 +189,35 @@ ROUTES = (
             "401": problem("METRICS_TOKEN is set and was not sent"),
         }),
     }),
+    Route("/ops", lambda p: ops.Page(), {
+        "get": Operation("The operations page: it asks for an admin token, then polls /ops/data with it",
+                         "operations", responses={
+            "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
+        }),
+    }),
+    Route("/ops/data", lambda p: ops.Data(
+        p.adapters.readings, p.adapters.dead_letters, p.adapters.rebuilds
+    ), {
+        "get": Operation("Queues, command outcomes, projection lag, dead letters and rebuilds, as read now",
+                         "operations", scope="admin", responses={
+            "200": json_body("OpsData", "what /metrics reads, as JSON", example=examples.OPS_DATA),
+            **COMMON,
+        }),
+    }),
+    Route("/dead-letters", lambda p: deadletters.Collection(p.adapters.dead_letters, p.adapters.readings), {
+        "get": Operation("The oldest dead letters, and how many there are", "operations", scope="admin",
+                         responses={
+            "200": json_body("DeadLetters", "the oldest 100 at most", example=examples.DEAD_LETTERS),
+            **COMMON,
+        }),
+    }),
+    Route("/dead-letters/{letter_id}/retry", lambda p: deadletters.Retry(p.adapters.dead_letters), {
+        "post": Operation("Queue a dead letter for a worker to apply again (no body)", "operations",
+                          scope="admin", responses={
+            "202": json_body("RetryQueued", "queued; the letter goes once a worker applies it",
+                             example=examples.RETRY_QUEUED),
+            "404": problem("no such dead letter"),
+            **COMMON,
+        }),
+    }, path_schemas={"letter_id": {"type": "string", "pattern": deadletters.LETTER_ID_PATTERN}}),
 )  # fmt: skip

@@ -20,10 +20,12 @@ from infra.messages import (
     HANDLE_COMMAND,
     PROJECT_STREAM,
     PROJECTIONS_QUEUE,
+    RETRY_DEAD_LETTER,
     CommandEnvelope,
 )
 from infra.tracing import annotate
 from workers.bootstrap import Services
+from workers.deadletters import retry
 from workers.delivery import Redelivery, patiently, use_patient_retries
 from workers.handler import SkuClaimPending, TooManyConflicts
 from workers.periodic import Periodic
@@ -203,6 +205,22 @@ def declare(
             detail = {"stream_id": note["stream_id"], "version": applied.version, "changed": applied.changed}
             log.info("projected %s to version %s", note["stream_id"], applied.version, extra=detail)
 
+    def retry_dead_letter(letter_id: str) -> None:
+        """Apply a dead letter again, as ``python -m workers.deadletters retry``
+        does: asked for by ``POST /dead-letters/{id}/retry``.  One that still
+        fails stays a dead letter (one attempt more), so the message is not
+        retried here."""
+        letters = services().dead_letters
+        letter = letters.get(letter_id)
+        if letter is None:  # retried already, by another request or the CLI
+            log.info("dead letter %s is gone already", letter_id)
+            return
+        result = retry(letters, services(), letter)
+        if result.ok:
+            log.info("dead letter %s retried and removed", letter_id)
+        else:
+            log.warning("dead letter %s still fails: %s", letter_id, result.error)
+
     return {
         HANDLE_COMMAND: dramatiq.actor(
             handle_command,
@@ -217,6 +235,14 @@ def declare(
             broker=broker,
             actor_name=PROJECT_STREAM,
             queue_name=PROJECTIONS_QUEUE,
+            time_limit=60_000,
+            **RETRIES,
+        ),
+        RETRY_DEAD_LETTER: dramatiq.actor(
+            retry_dead_letter,
+            broker=broker,
+            actor_name=RETRY_DEAD_LETTER,
+            queue_name=COMMANDS_QUEUE,
             time_limit=60_000,
             **RETRIES,
         ),

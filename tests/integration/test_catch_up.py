@@ -209,8 +209,9 @@ def test_a_building_generation_behind_is_healed_too(services, db, broker, redis_
 
 def lag_metrics(redis_client, settings) -> dict[str, float]:
     from web.metrics import ScrapeTime
+    from web.readings import Readings
 
-    families = ScrapeTime(redis_client, settings.redis_namespace, lambda: 0).collect()
+    families = ScrapeTime(Readings(redis_client, settings.redis_namespace, lambda: 0)).collect()
     return {
         f"{family.name}{{{sample.labels.get('read_model', '')}}}": sample.value
         for family in families

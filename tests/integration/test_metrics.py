@@ -10,11 +10,12 @@ from domain.commands import CreateProduct
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE, CommandEnvelope, command_message
 from infra.statuses import CommandStatuses
 from web.metrics import ScrapeTime
+from web.readings import Readings
 
 
 def scrape(redis_client, settings, now: float | None = None) -> dict[str, float]:
     clock = (lambda: now) if now is not None else time.time
-    collector = ScrapeTime(redis_client, settings.redis_namespace, lambda: 0, clock=clock)
+    collector = ScrapeTime(Readings(redis_client, settings.redis_namespace, lambda: 0, clock=clock))
     return {
         f"{sample.name}{{{','.join(f'{k}={v}' for k, v in sorted(sample.labels.items()))}}}": sample.value
         for family in collector.collect()

@@ -23,16 +23,20 @@ from web.bootstrap import WebAdapters
 from web.ports import (
     CommandPreview,
     CommandSubmitter,
+    DeadLetterDesk,
     OrderReadModel,
     ProductReadModel,
     ReadModelVersion,
+    RebuildPointers,
     SignalSource,
     SignalWatch,
+    StateReadings,
     StatusLookup,
     StoryReader,
     StreamHistory,
     StreamProgress,
 )
+from web.readings import QUEUES, LagReading, QueueReading, RedisReading
 from web.views import Page
 from workers.ports import EventLog, MessageSender, SkuRegistry, SnapshotStore, StatusBook
 
@@ -221,11 +225,54 @@ IDS = [uuid.UUID(int=i) for i in range(1, 100)]
 VALID = {"sku": "MUG-1", "name": "Mug", "price_cents": 1250, "currency": "EUR"}
 
 
-class FakeScrape:
-    """A scrape-time collector with nothing to add."""
+class FakeReadings(StateReadings):
+    """Quiet queues and no lag unless given; the sources in ``down`` raise."""
 
-    def collect(self):
-        return iter(())
+    def __init__(self, redis: RedisReading | None = None, dead_letters: int = 0, down: tuple[str, ...] = ()):
+        self.redis = redis or RedisReading(
+            queues={queue: QueueReading(0, 0, 0, 0.0) for queue in QUEUES},
+            outcomes={},
+            latency={},
+            lag={"products": LagReading(0, 0.0), "orders": LagReading(0, 0.0)},
+            lag_measured_age_s=None,
+        )
+        self.count = dead_letters
+        self.down = down
+
+    def from_redis(self):
+        if "redis" in self.down:
+            raise ConnectionError("redis")
+        return self.redis
+
+    def dead_letters(self):
+        if "mongodb" in self.down:
+            raise ConnectionError("mongodb")
+        return self.count
+
+
+class FakeDesk(DeadLetterDesk):
+    """Letters in memory; the retries queued are kept in ``queued``."""
+
+    def __init__(self, letters=()):
+        self.letters = {letter["_id"]: letter for letter in letters}
+        self.queued: list[str] = []
+
+    def oldest(self, limit):
+        return sorted(self.letters.values(), key=lambda letter: letter["recorded_at"])[:limit]
+
+    def exists(self, letter_id):
+        return letter_id in self.letters
+
+    def queue_retry(self, letter_id):
+        self.queued.append(letter_id)
+
+
+class FakeRebuildPointers(RebuildPointers):
+    def __init__(self, pointers=None):
+        self.pointers = pointers or {}
+
+    def __call__(self):
+        return self.pointers
 
 
 def make_client(**fakes) -> testing.TestClient:
@@ -245,7 +292,9 @@ def make_client(**fakes) -> testing.TestClient:
         "history": FakeHistory(),
         "stories": FakeStories(),
         "ready_checks": {"redis": lambda: True, "mongodb": lambda: True},
-        "scrape": FakeScrape(),
+        "readings": FakeReadings(),
+        "dead_letters": FakeDesk(),
+        "rebuilds": FakeRebuildPointers(),
         **fakes,
     }
     settings = collaborators.pop(

@@ -29,6 +29,9 @@ ROUTES = [
     ("GET", "/customers/c/orders", None, "read"),
     ("GET", f"/commands/{IDS[82]}", None, "read"),
     ("GET", "/events/schemas", None, "read"),
+    ("GET", "/ops/data", None, "admin"),
+    ("GET", "/dead-letters", None, "admin"),
+    ("POST", "/dead-letters/project_stream:s:1/retry", None, "admin"),
 ]
 CALLERS = {None: None, "unknown": None, "r-token": "read", "w-token": "write", "a-token": "admin"}
 RANK = {"read": 0, "write": 1, "admin": 2}

@@ -15,7 +15,9 @@ from infra.skus import SkuClaims
 from infra.statuses import CommandStatuses
 from tests.unit import fakes
 from web import ports as web_ports
+from web.deadletters import Desk
 from web.dryrun import StoreDecisions
+from web.readings import Readings
 from web.views import HistoryViews, OrderViews, ProductViews, ReadModelVersions
 from web.waiting import SignalHub, Watch
 from workers import ports as worker_ports
@@ -38,6 +40,8 @@ ADAPTERS = [
     (ReadModelVersions, web_ports.ReadModelVersion),
     (SignalHub, web_ports.SignalSource),
     (Watch, web_ports.SignalWatch),
+    (Readings, web_ports.StateReadings),
+    (Desk, web_ports.DeadLetterDesk),
 ]
 
 

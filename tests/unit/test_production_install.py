@@ -2,6 +2,7 @@
 runtime dependencies, for the Python of .python-version; and the production
 entry points, which need nothing from the ``local`` extra."""
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -172,3 +173,13 @@ def test_the_entry_points_import_without_the_local_extra():
     # I expect none of them to need the local extra
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "imported"
+
+
+def test_a_wheel_ships_every_file_the_ops_page_loads():
+    # setuptools' package-data globs, relative to the package; `*` stops at a slash.
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["web"]
+    static = ROOT / "web" / "static"
+    shipped = [path.relative_to(ROOT / "web").as_posix() for path in static.rglob("*") if path.is_file()]
+    assert shipped
+    for name in shipped:
+        assert any(fnmatch.fnmatch(name, p) and name.count("/") == p.count("/") for p in patterns), name

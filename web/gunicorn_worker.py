@@ -14,7 +14,7 @@ from gunicorn import util
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 
-from web import stories
+from web import lifecycle
 from web.problems import PROBLEM_JSON
 
 
@@ -46,7 +46,7 @@ class Worker(ThreadWorker):
     def handle_exit(self, sig, frame):
         # Open event streams end now: they would hold the graceful
         # shutdown for its whole timeout (clients reconnect elsewhere).
-        stories.STOPPING.set()
+        lifecycle.STOPPING.set()
         super().handle_exit(sig, frame)
 
     def handle_error(self, req, client, addr, exc):

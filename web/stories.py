@@ -32,6 +32,7 @@ import redis
 
 from infra.statuses import FINAL
 from infra.stories import COMMITTED, END, FOLLOW_UP, STATUS, Told
+from web.lifecycle import STOPPING
 from web.ports import SignalSource, StatusLookup, StoryReader
 from web.problems import Problem, not_found
 from web.waiting import Slots
@@ -45,9 +46,6 @@ HEARTBEAT_S = 15.0
 MAX_STREAM_S = 300.0
 #: How long a client waits before it reconnects (the ``retry:`` field).
 RECONNECT_MS = 1000
-#: Set when the process is stopping: open streams close at once, so that
-#: a graceful shutdown does not wait for them (web.gunicorn_worker).
-STOPPING = threading.Event()
 
 
 class Events:

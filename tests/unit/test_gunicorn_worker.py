@@ -53,3 +53,15 @@ def test_the_detail_names_the_limits_gunicorn_was_given():
 @pytest.mark.parametrize("exc", [InvalidHeaderName("Bad Name"), InvalidResponseHeader("x"), ValueError()])
 def test_other_errors_are_left_to_gunicorn(exc):
     assert refusal(exc, Config()) is None
+
+
+def test_the_worker_class_loads_no_metrics_before_gunicorn_conf_prepares_them():
+    # gunicorn's arbiter imports the worker class before web.gunicorn_conf
+    # sets the multiprocess directory: prometheus_client loaded then keeps
+    # every counter in memory, and /metrics never sees one move.
+    import subprocess
+    import sys
+
+    code = "import sys, web.gunicorn_worker; print('prometheus_client' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"

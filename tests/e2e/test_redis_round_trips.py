@@ -15,8 +15,8 @@ from infra.redisclient import connect_redis
 from tests.redistrips import Monitor, client_ports
 
 CREATES = 20
-PER_CREATE = {"dramatiq fetch commands", "dramatiq fetch projections", "steps enqueue+finish+ack",
-              "steps projected+ack"}  # fmt: skip
+PER_CREATE = {"dramatiq fetch commands", "dramatiq fetch projections", "steps enqueue+finish+story+ack",
+              "steps projected+story+ack"}  # fmt: skip
 
 
 def create(stack) -> str:
@@ -81,6 +81,6 @@ def test_a_create_costs_at_most_five_redis_round_trips(stack, capsys):
         )
     assert trips <= 5.0
     assert sum(n for k, n in busy.items() if k.startswith("script ")) == CREATES  # web's accept
-    assert busy["steps enqueue+finish+ack"] == CREATES  # the worker's ack with its handover
-    assert busy["steps projected+ack"] == CREATES  # the projector's ack with its progress
+    assert busy["steps enqueue+finish+story+ack"] == CREATES  # the worker's ack with its handover
+    assert busy["steps projected+story+ack"] == CREATES  # the projector's ack with its progress
     assert busy["GET"] == 0  # no status read before the store's answer

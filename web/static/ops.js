@@ -159,6 +159,9 @@ const charts = {
 const counted = [];
 // Dead letters whose retry was queued from this page.
 const retried = new Set();
+// What the dead-letter table shows: it is redrawn only when that changes,
+// so that a button is not replaced under a click.
+let lettersShown = "";
 
 function drawQueues(data) {
   if (data.queues === null) return show(queues, "unavailable", "Redis did not answer.");
@@ -255,8 +258,14 @@ function drawLetters(data) {
   $(".count", letters.section).textContent = `(${found.count})`;
   const listed = new Set(found.letters.map((letter) => letter.id));
   for (const id of retried) if (!listed.has(id)) retried.delete(id);
-  if (found.letters.length === 0) return show(letters, "empty", "No dead letters.");
+  if (found.letters.length === 0) {
+    lettersShown = "";
+    return show(letters, "empty", "No dead letters.");
+  }
   show(letters, "data");
+  const shown = JSON.stringify([found.letters, [...retried]]);
+  if (shown === lettersShown) return;
+  lettersShown = shown;
   letters.body.replaceChildren(...found.letters.map((letter) => {
     const tr = row(
       cell(new Date(letter.recorded_at).toLocaleString()), cell(letter.handler),

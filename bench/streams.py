@@ -31,6 +31,8 @@ import requests
 
 from bench.stack import Stack, embedded, release
 from infra.keys import Keys
+from infra.redisclient import connect_redis
+from infra.settings import Settings
 
 
 def health_ms(url: str, times: int = 50) -> float:
@@ -53,8 +55,15 @@ def redis_state(client: redis.Redis, keys: Keys) -> dict[str, int]:
     }
 
 
+def lines(response: requests.Response):
+    """One line reader per response (each keeps what it read ahead)."""
+    if not hasattr(response, "lines"):
+        response.lines = response.iter_lines(decode_unicode=True)
+    return response.lines
+
+
 def first_event(response: requests.Response) -> str | None:
-    for line in response.iter_lines(decode_unicode=True):
+    for line in lines(response):
         if line.startswith("event: "):
             return line.removeprefix("event: ")
     return None
@@ -67,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp)) as env:
         release(env)
         stack = Stack(env, Path(tmp), "streams", names=("web", "projector"))
-        client = redis.Redis.from_url(env["REDIS_URL"])
+        client = connect_redis(Settings.from_env(env))
         keys = Keys(env["REDIS_NAMESPACE"])
         streams: list[requests.Response] = []
         try:
@@ -117,13 +126,14 @@ def main() -> None:
             ]
 
             def rest(response: requests.Response) -> bool:
-                return any(line == "event: end" for line in response.iter_lines(decode_unicode=True))
+                return any(line == "event: end" for line in lines(response))
 
             with ThreadPoolExecutor(32) as pool:
                 ended = sum(pool.map(rest, streams))
             to_end_s = time.monotonic() - started
             story_bytes = [client.memory_usage(keys.story(c)) or 0 for c in commands]
             state_bytes = [client.memory_usage(keys.story_state(c)) or 0 for c in commands]
+            status_bytes = [client.memory_usage(keys.command(c)) or 0 for c in commands]
         finally:
             for response in streams:
                 response.close()
@@ -141,7 +151,8 @@ def main() -> None:
     print(f"health median ratio (open / none): {during['health_ms'] / before['health_ms']:.2f}")
     print(
         f"a create's story in Redis once ended: stream {statistics.median(story_bytes):.0f} B, "
-        f"state {statistics.median(state_bytes):.0f} B (medians)"
+        f"state {statistics.median(state_bytes):.0f} B; "
+        f"its status {statistics.median(status_bytes):.0f} B (medians)"
     )
 
 

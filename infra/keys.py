@@ -32,7 +32,7 @@ class Keys:
         return f"{self.namespace}:idempotency:{digest}"
 
     def story(self, command_id: str) -> str:
-        """A command's story: every step of its life (a stream,
+        """A command's story: every step of its life (a list,
         infra/stories.py)."""
         return f"{self.namespace}:story:{command_id}"
 

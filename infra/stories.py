@@ -1,8 +1,11 @@
 """A command's story: every step of its life, in order, kept in Redis for
 ``GET /commands/{id}/events`` to stream.
 
-A story is a Redis stream per command (its entries' ids are what a client
-resumes from with ``Last-Event-ID``) and a small hash of its bookkeeping.
+A story is a Redis list per command, appended to and never trimmed, so an
+entry's place in it (1, 2, ...) is its id for good: what a client resumes
+from with ``Last-Event-ID``.  A small hash keeps its bookkeeping.  (A list
+of a few entries is a few hundred bytes; a Redis stream, whose entry ids
+would serve as well, costs about 5 KB from its first entry.)
 Its entries are written in the same atomic round trips as what they tell:
 
 - ``accepted`` with the command's queueing (infra/commandbus.py);
@@ -16,10 +19,11 @@ origin's, so that an order's story runs on to its confirmation.
 
 A story ends (an ``end`` entry, carrying the command's final status) once
 nothing it waits for is left: each command of the chain it tells of has
-a final status, and each commit told of is projected.  Every entry has a
-mark, so a step told twice (a message delivered again, the outbox sweep)
-is kept once; a step told before the one it follows (a projection the
-catch-up made before the commit's handover) still counts."""
+a final status, and each commit told of is projected; an ended story
+takes nothing more.  Every entry has a mark, so a step told twice (a
+message delivered again, the outbox sweep) is kept once; a step told
+before the one it follows (a projection the catch-up made before the
+commit's handover) still counts."""
 
 from __future__ import annotations
 
@@ -37,9 +41,9 @@ if TYPE_CHECKING:
     from infra.commits import Commit
     from infra.messages import CommandEnvelope
 
-#: A story keeps at most about this many entries (an order of the largest
-#: size tells fewer): a chain that somehow never ends cannot grow one
-#: without bound.
+#: A story takes at most this many entries, then only its ``end`` (an
+#: order of the largest size tells fewer): a chain that somehow never ends
+#: cannot grow one without bound.
 MAX_ENTRIES = 2_000
 
 #: The entries a story may hold, in the order of a command's life (``end``
@@ -55,14 +59,17 @@ ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END = (
 EVENTS = (ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END)
 
 #: A step (infra/steps.py): add entries to one story.  ``K``: the story
-#: (a stream) and its state (a hash).  ``A``: the TTL, the entry cap, then
+#: (a list of ``<event> <data>``) and its state (a hash).  ``A``: the TTL, the entry cap, then
 #: six arguments per entry: its event, its data, its mark, what it waits
 #: for (space-separated items), the item it completes ('' if none), and
 #: whether it is the story's own command's final status ('1').
 #: In the state: ``m:<mark>`` for every entry kept, ``i:<item>`` open or
-#: closed, ``#pending`` the items open, ``#final`` the final status,
-#: ``#ended`` once the ``end`` entry is written.
+#: closed, ``#pending`` the items open, ``#final`` the final status; once
+#: the ``end`` entry is written, only ``#ended``: an ended story takes no
+#: more entries (a command's later outcome, a dead letter retried after it
+#: ``failed``, is its status's to tell).
 STORY = """
+if redis.call('HEXISTS', K[2], '#ended') == 1 then return 0 end
 local completed = false
 for i = 3, #A, 6 do
   if redis.call('HSETNX', K[2], 'm:' .. A[i + 2], 1) == 1 then
@@ -78,13 +85,16 @@ for i = 3, #A, 6 do
       completed = true
     end
     if A[i + 5] == '1' then redis.call('HSET', K[2], '#final', A[i + 1]) end
-    redis.call('XADD', K[1], 'MAXLEN', '~', A[2], '*', 'event', A[i], 'data', A[i + 1])
+    if redis.call('LLEN', K[1]) < tonumber(A[2]) then redis.call('RPUSH', K[1], A[i] .. ' ' .. A[i + 1]) end
   end
 end
 if completed and tonumber(redis.call('HGET', K[2], '#pending') or '0') <= 0 then
   local final = redis.call('HGET', K[2], '#final')
-  if final and redis.call('HSETNX', K[2], '#ended', 1) == 1 then
-    redis.call('XADD', K[1], 'MAXLEN', '~', A[2], '*', 'event', 'end', 'data', final)
+  if final then
+    redis.call('RPUSH', K[1], 'end ' .. final)
+    -- Closed: nothing more is told, so only that is kept.
+    redis.call('DEL', K[2])
+    redis.call('HSET', K[2], '#ended', 1)
   end
 end
 redis.call('EXPIRE', K[1], A[1])
@@ -122,9 +132,10 @@ class Entry:
 
 @dataclass(frozen=True)
 class Told:
-    """An entry as read back: its id (``Last-Event-ID``), event and data."""
+    """An entry as read back: its id (its place in the story, from 1: what
+    ``Last-Event-ID`` gives back), event and data."""
 
-    id: str
+    id: int
     event: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -138,10 +149,11 @@ def projection_item(stream_id: str, version: int) -> str:
 
 
 class Stories:
-    def __init__(self, client: redis.Redis, *, namespace: str, ttl_s: int):
+    def __init__(self, client: redis.Redis, *, namespace: str, ttl_s: int, max_entries: int = MAX_ENTRIES):
         self._redis = client
         self._keys = Keys(namespace)
         self._ttl_s = ttl_s
+        self._max_entries = max_entries
 
     # Writing.
     def step(self, story_id: str, entries: Sequence[Entry]) -> Step:
@@ -150,7 +162,7 @@ class Stories:
             "story",
             STORY,
             keys=(self._keys.story(story_id), self._keys.story_state(story_id)),
-            args=(self._ttl_s, MAX_ENTRIES, *(arg for entry in entries for arg in entry.args())),
+            args=(self._ttl_s, self._max_entries, *(arg for entry in entries for arg in entry.args())),
         )
 
     def accepted(self, envelope: CommandEnvelope) -> Step:
@@ -261,12 +273,11 @@ class Stories:
         return [self.step(story, entries) for story, entries in by_story.items()]
 
     # Reading.
-    def read(self, story_id: str, after: str | None = None, *, count: int = 500) -> list[Told]:
+    def read(self, story_id: str, after: int = 0, *, count: int = 500) -> list[Told]:
         """The story's entries after the one with id ``after`` (from its
-        beginning if None), at most ``count``."""
-        start = f"({after}" if after else "-"
-        entries = self._redis.xrange(self._keys.story(story_id), start, "+", count=count)
-        return [told(entry_id, fields) for entry_id, fields in entries]
+        beginning if 0), at most ``count``."""
+        entries = self._redis.lrange(self._keys.story(story_id), after, after + count - 1)
+        return [told(after + i, entry) for i, entry in enumerate(entries, start=1)]
 
 
 @dataclass(frozen=True)
@@ -279,9 +290,6 @@ class Projected:
     version: int
 
 
-def told(entry_id: bytes | str, fields: dict) -> Told:
-    def text(value: bytes | str) -> str:
-        return value.decode() if isinstance(value, bytes) else value
-
-    fields = {text(k): text(v) for k, v in fields.items()}
-    return Told(text(entry_id), fields.get("event", ""), json.loads(fields.get("data") or "{}"))
+def told(entry_id: int, entry: bytes | str) -> Told:
+    event, _, data = (entry.decode() if isinstance(entry, bytes) else entry).partition(" ")
+    return Told(entry_id, event, json.loads(data or "{}"))

@@ -80,16 +80,16 @@ COMMAND = {
 STORY = "".join(
     f"id: {entry_id}\nevent: {event}\ndata: {data}\n\n"
     for entry_id, event, data in (
-        ("1795671259395-0", "accepted", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
+        ("1", "accepted", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
          f'"stream_id":"{PRODUCT_ID}","submitted_at":"2026-11-26T05:34:19.395Z"}}'),
-        ("1795671259701-0", "committed", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
+        ("2", "committed", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
          f'"stream_id":"{PRODUCT_ID}","stream_type":"product","version_from":1,"version_to":1,'
          '"events":[{"type":"ProductCreated","version":1}]}'),
-        ("1795671259701-1", "status", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
+        ("3", "status", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
          '"status":"succeeded","version":1,"error":null}'),
-        ("1795671259712-0", "projected", f'{{"command_id":"{COMMAND_ID}","read_model":"products",'
+        ("4", "projected", f'{{"command_id":"{COMMAND_ID}","read_model":"products",'
          f'"stream_id":"{PRODUCT_ID}","version":1}}'),
-        ("1795671259712-1", "end", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
+        ("5", "end", f'{{"command_id":"{COMMAND_ID}","type":"CreateProduct",'
          '"status":"succeeded","version":1,"error":null}'),
     )
 )  # fmt: skip

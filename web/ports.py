@@ -99,8 +99,8 @@ class ReadModelVersion(Protocol):
 class StoryReader(Protocol):
     """Commands' stories (infra/stories.py)."""
 
-    def read(self, story_id: str, after: str | None = None, *, count: int = 500) -> list[Told]:
-        """The entries after the one with id ``after`` (all if None)."""
+    def read(self, story_id: str, after: int = 0, *, count: int = 500) -> list[Told]:
+        """The entries after the one with id ``after`` (all if 0)."""
         ...
 
 

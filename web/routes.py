@@ -80,7 +80,7 @@ LAST_EVENT_ID = {
     "name": "Last-Event-ID",
     "required": False,
     "description": "resume after this event (a browser's EventSource sends it when it reconnects)",
-    "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
+    "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
 }
 
 ROUTES = (

@@ -40,8 +40,8 @@ from web.waiting import Slots
 log = logging.getLogger(__name__)
 
 EVENT_STREAM = "text/event-stream"
-#: A client's ``Last-Event-ID``: an entry id as Redis gives it.
-ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+#: A client's ``Last-Event-ID``: an entry's place in its story.
+ENTRY_ID = re.compile(r"[0-9]{1,9}")
 HEARTBEAT_S = 15.0
 MAX_STREAM_S = 300.0
 #: How long a client waits before it reconnects (the ``retry:`` field).
@@ -70,15 +70,16 @@ class Events:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, command_id: UUID) -> None:
         story_id = str(command_id)
-        after = req.get_header("Last-Event-ID")
-        if after is not None and not ENTRY_ID.fullmatch(after):
+        given = req.get_header("Last-Event-ID")
+        if given is not None and not ENTRY_ID.fullmatch(given):
             detail = "must be the id of an event this stream sent"
             raise Problem(
                 falcon.HTTP_400, title="Invalid Header", detail=detail, errors={"Last-Event-ID": [detail]}
             )
+        after = int(given or 0)
         try:
             told = self._stories.read(story_id, after)
-            if not told and after is None:
+            if not told and not after:
                 status = self._statuses.get(story_id)
                 if status is None:
                     raise not_found(f"command {command_id}")
@@ -109,21 +110,20 @@ class Events:
                 "try again shortly",
                 headers={"Retry-After": "2"},
             )
-        resp.stream = Held(self._stream(story_id, told), self._slots)
+        resp.stream = Held(self._stream(story_id, told, after), self._slots)
 
-    def _stream(self, story_id: str, told: list[Told]) -> Iterator[bytes]:
+    def _stream(self, story_id: str, told: list[Told], after: int) -> Iterator[bytes]:
         """The story's events as they come, until its end."""
         yield prologue().encode()
         watch = self._hub.watch([]) if self._hub is not None else None
         try:
-            yield from self._follow(story_id, told, watch)
+            yield from self._follow(story_id, told, watch, after)
         finally:
             if watch is not None:
                 watch.close()
 
-    def _follow(self, story_id: str, told: list[Told], watch) -> Iterator[bytes]:
+    def _follow(self, story_id: str, told: list[Told], watch, after: int) -> Iterator[bytes]:
         started = last_sent = self._clock()
-        after = None
         backoff = 0.1
         while True:
             if watch is not None:
@@ -176,7 +176,7 @@ class Held:
 def untold(status: dict) -> list[Told]:
     """The story of a command that ended without one: its status, then its end."""
     final = {k: status.get(k) for k in ("command_id", "type", "status", "version", "error")}
-    return [Told("0-1", STATUS, final), Told("0-2", END, final)]
+    return [Told(1, STATUS, final), Told(2, END, final)]
 
 
 def keys_to_watch(story_id: str, told: list[Told]) -> list[str]:

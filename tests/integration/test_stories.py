@@ -11,7 +11,7 @@ from infra.idempotency import IdempotencyKeys
 from infra.messages import CommandEnvelope
 from infra.statuses import SUCCEEDED
 from infra.steps import Steps
-from infra.stories import Entry, Projected, command_item, projection_item
+from infra.stories import Entry, Projected, Stories, command_item, projection_item
 from tests.integration.test_orders import drain
 
 MUG = "11111111-1111-4111-8111-111111111111"
@@ -133,3 +133,25 @@ def test_a_story_does_not_end_before_its_commands_final_status(redis_client, sto
         ]
     )
     assert [t.event for t in stories.read("s-2")][-1] == "end"
+
+
+def test_a_story_past_its_cap_takes_only_its_end_and_keeps_its_ids(settings, redis_client):
+    stories = Stories(redis_client, namespace=settings.redis_namespace, ttl_s=60, max_entries=3)
+    steps = Steps(redis_client)
+    waits = tuple(command_item(f"f-{i}") for i in range(5))
+    steps.run([stories.step("s-3", [Entry("accepted", {}, "accepted:s-3", (command_item("s-3"), *waits))])])
+    for i in range(5):
+        steps.run(
+            [stories.step("s-3", [Entry("status", {"i": i}, f"status:f-{i}", (), command_item(f"f-{i}"))])]
+        )
+    steps.run(
+        [
+            stories.step(
+                "s-3", [Entry("status", {"own": 1}, "status:s-3", (), command_item("s-3"), final=True)]
+            )
+        ]
+    )
+    told = stories.read("s-3")
+    assert [(t.id, t.event) for t in told] == [(1, "accepted"), (2, "status"), (3, "status"), (4, "end")]
+    assert told[-1].data == {"own": 1}
+    assert redis_client.ttl(f"{settings.redis_namespace}:story:s-3") <= 60

@@ -100,10 +100,14 @@ class Progress:
         none of its own when handed over); ``told``: the steps that tell
         the stories of the commits it applied (infra/stories.py)."""
         steps = [self.projected_step(collection, stream_id, version, updated_at), *told]
+        self.tell(steps, what=f"progress of {stream_id}")
+
+    def tell(self, steps: Sequence[Step], *, what: str) -> None:
+        """Run ``steps`` as ``projected`` runs its own (handed over, or now)."""
         if self._hand_over is None:
             self._steps.run(steps)
         else:
-            self._hand_over.hand_over(steps, what=f"progress of {stream_id}")
+            self._hand_over.hand_over(steps, what=what)
 
     def projected_step(self, collection: str, stream_id: str, version: int, updated_at: datetime) -> Step:
         """``projected`` as a step, to run with others."""

@@ -59,10 +59,14 @@ ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END = (
 EVENTS = (ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END)
 
 #: A step (infra/steps.py): add entries to one story.  ``K``: the story
-#: (a list of ``<event> <data>``) and its state (a hash).  ``A``: the TTL, the entry cap, then
-#: six arguments per entry: its event, its data, its mark, what it waits
-#: for (space-separated items), the item it completes ('' if none), and
-#: whether it is the story's own command's final status ('1').
+#: (a list of ``<event> <data>``), its state (a hash) and, for a command's
+#: outcome, its status record (infra/statuses.py).  ``A``: the TTL, the
+#: entry cap, then seven arguments per entry: its event, its data, its
+#: mark, what it waits for (space-separated items), the item it completes
+#: ('' if none), whether it is the story's own command's final status
+#: ('1'), and the status the record must hold for it to be told ('' if
+#: any): an outcome the record did not take (a ``failed`` after a commit
+#: was recorded ``succeeded``) is not told either.
 #: In the state: ``m:<mark>`` for every entry kept, ``i:<item>`` open or
 #: closed, ``#pending`` the items open, ``#final`` the final status; once
 #: the ``end`` entry is written, only ``#ended``: an ended story takes no
@@ -71,8 +75,13 @@ EVENTS = (ACCEPTED, COMMITTED, FOLLOW_UP, PROJECTED, STATUS, END)
 STORY = """
 if redis.call('HEXISTS', K[2], '#ended') == 1 then return 0 end
 local completed = false
-for i = 3, #A, 6 do
-  if redis.call('HSETNX', K[2], 'm:' .. A[i + 2], 1) == 1 then
+for i = 3, #A, 7 do
+  local told = true
+  if A[i + 6] ~= '' then
+    local record = redis.call('GET', K[3])
+    told = record ~= false and cjson.decode(record)['status'] == A[i + 6]
+  end
+  if told and redis.call('HSETNX', K[2], 'm:' .. A[i + 2], 1) == 1 then
     for item in string.gmatch(A[i + 3], '%S+') do
       if redis.call('HSETNX', K[2], 'i:' .. item, 'open') == 1 then
         redis.call('HINCRBY', K[2], '#pending', 1)
@@ -118,6 +127,8 @@ class Entry:
     completes: str = ""
     #: The story's own command's final status (what ``end`` repeats).
     final: bool = False
+    #: Told only if the command's status record holds this status.
+    recorded: str = ""
 
     def args(self) -> list[str]:
         return [
@@ -127,6 +138,7 @@ class Entry:
             " ".join(self.waits_for),
             self.completes,
             "1" if self.final else "0",
+            self.recorded,
         ]
 
 
@@ -156,12 +168,17 @@ class Stories:
         self._max_entries = max_entries
 
     # Writing.
-    def step(self, story_id: str, entries: Sequence[Entry]) -> Step:
-        """Add ``entries`` to ``story_id``'s story, as a step."""
+    def step(self, story_id: str, entries: Sequence[Entry], *, status_of: str | None = None) -> Step:
+        """Add ``entries`` to ``story_id``'s story, as a step; ``status_of``:
+        the command whose status record an entry's ``recorded`` is checked
+        against (it runs after the step that writes that record)."""
+        keys = (self._keys.story(story_id), self._keys.story_state(story_id))
+        if status_of is not None:
+            keys += (self._keys.command(status_of),)
         return Step(
             "story",
             STORY,
-            keys=(self._keys.story(story_id), self._keys.story_state(story_id)),
+            keys=keys,
             args=(self._ttl_s, self._max_entries, *(arg for entry in entries for arg in entry.args())),
         )
 
@@ -235,13 +252,13 @@ class Stories:
                 "version": version,
                 "error": error,
             }
-            mark, own = f"status:{command_id}:{status}", story == command_id
-            entries.append(Entry(STATUS, data, mark, (), command_item(command_id), final=own))
+            mark, item = f"status:{command_id}:{status}", command_item(command_id)
+            entries.append(Entry(STATUS, data, mark, (), item, final=story == command_id, recorded=status))
             return entries
 
         steps = []
         for story in dict.fromkeys([command_id, envelope.origin]):
-            steps.append(self.step(story, told(story)))
+            steps.append(self.step(story, told(story), status_of=command_id))
         for sent in follow_ups:
             data = {
                 "command_id": sent.command_id,
@@ -273,6 +290,14 @@ class Stories:
         return [self.step(story, entries) for story, entries in by_story.items()]
 
     # Reading.
+    def last(self, story_id: str) -> Told | None:
+        """The story's newest entry, if it has one."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.llen(self._keys.story(story_id))
+        pipe.lindex(self._keys.story(story_id), -1)
+        length, entry = pipe.execute()
+        return told(length, entry) if entry is not None else None
+
     def read(self, story_id: str, after: int = 0, *, count: int = 500) -> list[Told]:
         """The story's entries after the one with id ``after`` (from its
         beginning if 0), at most ``count``."""

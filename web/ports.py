@@ -103,6 +103,10 @@ class StoryReader(Protocol):
         """The entries after the one with id ``after`` (all if 0)."""
         ...
 
+    def last(self, story_id: str) -> Told | None:
+        """The newest entry, if any."""
+        ...
+
 
 class SignalWatch(Protocol):
     """A subscription to some signals, while a request waits on them."""

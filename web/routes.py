@@ -163,6 +163,7 @@ ROUTES = (
                                "that has ended is answered whole",
                 "content": {EVENT_STREAM: {"schema": {"type": "string"}, "example": examples.STORY}},
             },
+            "204": {"description": "the story ended with the event Last-Event-ID names: nothing follows"},
             "400": problem("Last-Event-ID is not the id of an event"),
             "404": problem("no such command"),
             "503": problem("every waiting slot of this process is taken, or Redis is down", RETRY_AFTER),

@@ -31,7 +31,7 @@ import falcon
 import redis
 
 from infra.statuses import FINAL
-from infra.stories import COMMITTED, END, FOLLOW_UP, STATUS, Told
+from infra.stories import COMMITTED, END, FOLLOW_UP, MAX_ENTRIES, STATUS, Told
 from web.lifecycle import STOPPING
 from web.ports import SignalSource, StatusLookup, StoryReader
 from web.problems import Problem, not_found
@@ -78,15 +78,10 @@ class Events:
             )
         after = int(given or 0)
         try:
-            told = self._stories.read(story_id, after)
-            if not told and not after:
-                status = self._statuses.get(story_id)
-                if status is None:
-                    raise not_found(f"command {command_id}")
-                if status["status"] in FINAL:
-                    # Accepted before commands had stories: its outcome is
-                    # the whole story there is.
-                    told = untold(status)
+            # All a story can hold, so that one that ended is answered whole.
+            told = self._stories.read(story_id, after, count=MAX_ENTRIES + 1)
+            if not told:
+                told = self._nothing_after(story_id, after)
         except redis.RedisError:
             raise Problem(
                 falcon.HTTP_503,
@@ -94,8 +89,13 @@ class Events:
                 detail="Redis, which keeps command stories, did not answer; try again shortly",
                 headers={"Retry-After": "5"},
             ) from None
-        resp.content_type = EVENT_STREAM
         resp.set_header("Cache-Control", "no-store")
+        if told is None:
+            # Nothing follows the client's last event: the story ended.  A
+            # 204 tells an EventSource to stop reconnecting.
+            resp.status = falcon.HTTP_204
+            return
+        resp.content_type = EVENT_STREAM
         resp.set_header("X-Accel-Buffering", "no")  # proxies pass events on at once
         if any(entry.event == END for entry in told):
             resp.text = prologue() + "".join(event(entry) for entry in told)
@@ -112,10 +112,34 @@ class Events:
             )
         resp.stream = Held(self._stream(story_id, told, after), self._slots)
 
+    def _nothing_after(self, story_id: str, after: int) -> list[Told] | None:
+        """What to answer when the story holds nothing after ``after``: the
+        story of a command that ended before commands had stories, nothing
+        to wait for (None: it ended), or a wait for what comes (an empty
+        list).
+
+        Raises:
+          Problem: 404, no such command.
+        """
+        last = self._stories.last(story_id) if after else None
+        if last is not None:
+            return None if last.event == END else []
+        status = self._statuses.get(story_id)
+        if status is None:
+            raise not_found(f"command {story_id}")
+        if status["status"] in FINAL:
+            # Accepted before commands had stories: its outcome is the
+            # whole story there is.
+            return untold(status)[after:] or None
+        return []
+
     def _stream(self, story_id: str, told: list[Told], after: int) -> Iterator[bytes]:
         """The story's events as they come, until its end."""
         yield prologue().encode()
         watch = self._hub.watch([]) if self._hub is not None else None
+        if watch is not None and after:
+            # Resumed: what the story told before wakes it too.
+            watch.add(keys_to_watch(story_id, self._stories.read(story_id, 0, count=after)))
         try:
             yield from self._follow(story_id, told, watch, after)
         finally:
@@ -140,7 +164,7 @@ class Events:
             if now - last_sent >= self._heartbeat_s:
                 yield b": keep-alive\n\n"
                 last_sent = now
-            wait = min(backoff, self._heartbeat_s, 1.0)
+            wait = min(backoff, self._heartbeat_s)
             signalled = watch.wait(wait) if watch is not None else time.sleep(wait)
             backoff = 0.1 if signalled else min(backoff * 2, 2.0)
             try:

@@ -127,13 +127,28 @@ class Projector:
         name, view = self._views[note["stream_type"]]
         active, *building = self._generations.targets(name)
         applied = self.project_into(active, view, note)
-        if applied.changed and self._progress is not None:
-            told = self._stories.projected(name, note["stream_id"], applied.commits) if self._stories else []
-            self._progress.projected(name, note["stream_id"], applied.version, applied.updated_at, told=told)
+        if self._progress is not None:
+            self._tell(name, note, applied)
         moved = [self.project_into(collection, view, note).changed for collection in building]
         if any(moved) and not applied.changed:
             return replace(applied, changed=True)
         return applied
+
+    def _tell(self, read_model: str, note: dict[str, Any], applied: Applied) -> None:
+        """A moved document's progress, and the stories of the commits it
+        applied.  A note whose commit the document held already (another
+        delivery wrote it, and died before its acknowledgement told it) is
+        told too: the stories keep each step once."""
+        stream_id = note["stream_id"]
+        if applied.changed:
+            commits = applied.commits
+        else:
+            commits = carried_commit(note) if applied.version >= note["version_to"] else ()
+        told = self._stories.projected(read_model, stream_id, commits) if self._stories and commits else []
+        if applied.changed:
+            self._progress.projected(read_model, stream_id, applied.version, applied.updated_at, told=told)
+        elif told:
+            self._progress.tell(told, what=f"stories of {stream_id}")
 
     def bring_up_to_date(
         self, stream_type: str, stream_id: str, version: int, *, into: Collection | None = None
@@ -173,7 +188,7 @@ class Projector:
                 return Applied(current, changed=False)
             if current == note["version_from"] - 1:
                 events: Iterable[Recorded] = carried(note)
-                applied = (Projected(note.get("command_id", ""), note.get("origin_id"), note["version_to"]),)
+                applied = carried_commit(note)
             else:
                 commits = self._store.load(stream_id, after_version=current)
                 events = (r for commit in commits for r in commit.recorded())
@@ -188,6 +203,13 @@ class Projector:
                 self._written.keep(collection.name, stream_id, new)
                 return Applied(new["version"], changed=True, updated_at=new["updated_at"], commits=applied)
         raise ProjectionRace(f"{stream_id}: document moved {self._max_races} times")
+
+
+def carried_commit(note: dict[str, Any]) -> tuple[Projected, ...]:
+    """The commit a note announces, if it names one (a catch-up's does not)."""
+    if note["version_from"] < 1 or not note.get("command_id"):
+        return ()
+    return (Projected(note["command_id"], note.get("origin_id"), note["version_to"]),)
 
 
 def fold(view: View, doc: dict[str, Any] | None, events: Iterable[Recorded], *, after: int = 0) -> Folded:

@@ -155,3 +155,32 @@ def test_a_story_past_its_cap_takes_only_its_end_and_keeps_its_ids(settings, red
     assert [(t.id, t.event) for t in told] == [(1, "accepted"), (2, "status"), (3, "status"), (4, "end")]
     assert told[-1].data == {"own": 1}
     assert redis_client.ttl(f"{settings.redis_namespace}:story:s-3") <= 60
+
+
+def test_a_projection_whose_telling_was_lost_is_told_by_the_next_delivery(services, broker, db, stories):
+    from infra.messages import notification
+    from workers.projector import Projector
+
+    created = CommandEnvelope.wrap(CreateProduct(MUG, "MUG", "Mug", 500, "EUR", stock=5), command_id="c-lost")
+    services.commands.handle(created)
+    note = notification(services.adapters.store.find_by_command(MUG, "c-lost"))
+    # A delivery wrote the document and died before its acknowledgement,
+    # which carried the story's step.
+    Projector(services.adapters.store, db, generations=services.adapters.generations).project(note)
+    assert [t.event for t in stories.read("c-lost")] == ["committed", "status"]
+    # The message comes back: the document has it already, the story is told.
+    assert not services.projector.project(note).changed
+    assert [t.event for t in stories.read("c-lost")] == ["committed", "status", "projected", "end"]
+
+
+def test_an_outcome_the_status_record_did_not_take_is_not_told(services, stories):
+    created = CommandEnvelope.wrap(CreateProduct(MUG, "MUG", "Mug", 500, "EUR", stock=5), command_id="c-late")
+    services.commands.handle(created)  # committed, succeeded; its projection not yet made
+    # A late give-up (the store unreachable) says failed: the record keeps
+    # succeeded, and so does the story, which still waits for the projection.
+    services.adapters.statuses.finish(created, "failed", error={"code": "failed", "detail": "x"})
+    assert services.adapters.statuses.get("c-late")["status"] == SUCCEEDED
+    assert [(t.event, t.data.get("status")) for t in stories.read("c-late")] == [
+        ("committed", None),
+        ("status", SUCCEEDED),
+    ]

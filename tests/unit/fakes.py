@@ -205,6 +205,10 @@ class FakeStories(StoryReader):
     def read(self, story_id, after=0, *, count=500):
         return self.stories.get(story_id, [])[after : after + count]
 
+    def last(self, story_id):
+        told = self.stories.get(story_id)
+        return told[-1] if told else None
+
 
 class FakeHistory(StreamHistory):
     def __init__(self, streams=None):

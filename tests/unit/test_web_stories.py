@@ -94,15 +94,25 @@ def test_a_live_story_streams_each_step_as_it_is_told_and_closes_at_its_end():
     hub = FakeHub(clock)
     stories = FakeStories()
     stories.tell(COMMAND, "accepted", command_id=COMMAND)
-    clock.after(0.5, lambda: stories.tell(
-        COMMAND, "follow_up", command_id=COMMAND, follow_up={"command_id": FOLLOW_UP, "type": "ReserveStock"}
-    ))
+    clock.after(
+        0.5,
+        lambda: stories.tell(
+            COMMAND,
+            "follow_up",
+            command_id=COMMAND,
+            follow_up={"command_id": FOLLOW_UP, "type": "ReserveStock"},
+        ),
+    )
     clock.after(0.6, lambda: stories.tell(COMMAND, "committed", command_id=COMMAND, stream_id="o1"))
     clock.after(20, lambda: stories.tell(COMMAND, "end", command_id=COMMAND, status=SUCCEEDED))
     client = make_client(clock=clock, hub=hub, stories=stories, statuses=FakeStatuses([status(ACCEPTED)]))
     events = parse(client.simulate_get(f"/commands/{COMMAND}/events").text)
     assert [e.get("event", e.get("comment")) for e in events[1:]] == [
-        "accepted", "follow_up", "committed", "keep-alive", "end"
+        "accepted",
+        "follow_up",
+        "committed",
+        "keep-alive",
+        "end",
     ]
     assert 20 <= clock.now - 1000 < 22
     # Woken by what announces the next steps: the commands of the story
@@ -144,3 +154,33 @@ def test_a_head_request_takes_no_waiting_slot_and_a_stream_gives_its_own_back():
         assert client.simulate_head(f"/commands/{COMMAND}/events").status_code == 200
     live = client.simulate_get(f"/commands/{COMMAND}/events")
     assert live.status_code == 200 and "event: accepted" in live.text
+
+
+def test_resuming_after_the_end_is_204_so_a_browser_stops_reconnecting():
+    client = make_client(
+        stories=ended_story(), statuses=FakeStatuses([status(SUCCEEDED)]), settings=no_slots()
+    )
+    resp = client.simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": "5"})
+    assert resp.status_code == 204 and resp.text == ""
+    # So is a story told from its status alone, resumed after its end.
+    untold = make_client(statuses=FakeStatuses([status(SUCCEEDED)]), settings=no_slots())
+    resumed = untold.simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": "2"})
+    assert resumed.status_code == 204
+
+
+def test_an_unknown_command_resumed_is_not_found():
+    resp = make_client().simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": "3"})
+    assert resp.status_code == 404
+
+
+def test_a_resumed_stream_is_woken_by_what_came_before_its_last_event():
+    clock = FakeClock()
+    hub = FakeHub(clock)
+    stories = FakeStories()
+    stories.tell(COMMAND, "accepted", command_id=COMMAND)
+    stories.tell(COMMAND, "committed", command_id=COMMAND, stream_id="o1")
+    clock.after(1, lambda: stories.tell(COMMAND, "end", command_id=COMMAND, status=SUCCEEDED))
+    client = make_client(clock=clock, hub=hub, stories=stories, statuses=FakeStatuses([status(ACCEPTED)]))
+    events = parse(client.simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": "2"}).text)
+    assert [e["event"] for e in events[1:]] == ["end"]
+    assert "stream:o1" in hub.watches[0].keys

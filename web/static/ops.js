@@ -239,9 +239,17 @@ function retryButton(letter) {
 async function retry(letterId, button) {
   button.disabled = true;
   button.textContent = "Queued…";
-  const answer = await fetch(`/dead-letters/${encodeURIComponent(letterId)}/retry`, {
-    method: "POST", headers: authorised(), cache: "no-store",
-  });
+  let answer;
+  try {
+    answer = await fetch(`/dead-letters/${encodeURIComponent(letterId)}/retry`, {
+      method: "POST", headers: authorised(), cache: "no-store",
+    });
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = "Retry";
+    say(`Retry of ${letterId} not sent: ${error.message}`);
+    return;
+  }
   if (answer.status === 202 || answer.status === 404) {
     retried.add(letterId); // 404: applied already
   } else {

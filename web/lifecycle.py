@@ -9,5 +9,6 @@ from __future__ import annotations
 import threading
 
 #: Set when the process is told to stop: open event streams (web.stories)
-#: close at once, so that a graceful shutdown does not wait for them.
+#: close within their next wait (2 s at most), so that a graceful shutdown
+#: does not wait for them.
 STOPPING = threading.Event()

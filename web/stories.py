@@ -35,7 +35,7 @@ from infra.stories import COMMITTED, END, FOLLOW_UP, MAX_ENTRIES, STATUS, Told
 from web.lifecycle import STOPPING
 from web.ports import SignalSource, StatusLookup, StoryReader
 from web.problems import Problem, not_found
-from web.waiting import Slots
+from web.waiting import Slots, command_signal, stream_signal
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +206,12 @@ def untold(status: dict) -> list[Told]:
 def keys_to_watch(story_id: str, told: list[Told]) -> list[str]:
     """The signals that announce the story's next entries: a command of it
     finished, or a stream it committed to moved in its read model."""
-    keys = [f"command:{story_id}"]
+    keys = [command_signal(story_id)]
     for entry in told:
         if entry.event == FOLLOW_UP:
-            keys.append(f"command:{entry.data['follow_up']['command_id']}")
+            keys.append(command_signal(entry.data["follow_up"]["command_id"]))
         elif entry.event == COMMITTED:
-            keys.append(f"stream:{entry.data['stream_id']}")
+            keys.append(stream_signal(entry.data["stream_id"]))
     return keys
 
 

@@ -43,6 +43,16 @@ MAX_WAIT_S = 10
 PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?([0-9]+)\"?", re.IGNORECASE)
 
 
+def command_signal(command_id: str) -> str:
+    """What a waiter watches to hear that a command finished."""
+    return f"command:{command_id}"
+
+
+def stream_signal(stream_id: str) -> str:
+    """What a waiter watches to hear that a stream's read model moved."""
+    return f"stream:{stream_id}"
+
+
 class SignalHub:
     """One Redis subscription per process, shared by every waiting thread."""
 
@@ -76,7 +86,7 @@ class SignalHub:
                 time.sleep(1.0)
 
     def _signal(self, data: dict[str, Any]) -> None:
-        keys = [f"command:{data['command']}"] if "command" in data else [f"stream:{data.get('stream')}"]
+        keys = [command_signal(data["command"])] if "command" in data else [stream_signal(data.get("stream"))]
         with self._cond:
             woken = [k for k in keys if self._watched[k]]
             for key in woken:
@@ -236,7 +246,7 @@ class ReadYourWrites:
             return Waited(stale=False, applied_s=asked)
         if self._hub is None:
             return Waited(stale=True, applied_s=asked)
-        keys = [f"command:{command_id}", f"stream:{status['stream_id']}"]
+        keys = [command_signal(command_id), stream_signal(status["stream_id"])]
         backoff = 0.1
         with self._hub.watch(keys) as watch:
             while True:

@@ -14,7 +14,7 @@ from pymongo.database import Database
 from domain.commands import Command, CreateProduct, command_from_dict
 from domain.errors import DomainError
 from domain.streams import STREAM_KINDS
-from infra import deciding
+from infra import deciding, loading
 from infra.commits import REFUSED, UNCHANGED
 from infra.eventstore import EventStore
 from infra.messages import CommandEnvelope
@@ -62,17 +62,12 @@ class StoreDecisions:
 
     def _load(self, command: Command) -> tuple[Any, list]:
         """The state to start from (None: the beginning) and the commits
-        after it: the snapshot's, if its commit is still there."""
+        after it, loaded as the worker loads them from the snapshot."""
         kind = STREAM_KINDS[command.stream_type]
         snapshot = self._snapshots.load(command.stream_id, kind.name, kind.aggregate.snapshot_schema())
-        if snapshot.state is not None:
-            history = self._store.load(command.stream_id, after_version=snapshot.version - 1)
-            if deciding.resumes(history, snapshot.version, snapshot.command_id):
-                try:
-                    return kind.aggregate.from_snapshot(snapshot.state), history[1:]
-                except Exception:
-                    pass  # unreadable: replay, as the worker does
-        return None, self._store.load(command.stream_id)
+        start = loading.snapshot_start(snapshot, kind, command.stream_id)
+        loaded = loading.load(self._store, command.stream_id, start)
+        return loaded.start.state, loaded.history
 
 
 def answer(resp: falcon.Response, decisions: CommandPreview, envelope: CommandEnvelope) -> None:

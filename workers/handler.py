@@ -10,15 +10,15 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from domain import process
 from domain.commands import CREATES_STREAM, Command, CreateProduct, command_from_dict
 from domain.errors import DomainError
 from domain.streams import STREAM_KINDS, StreamKind
-from infra import deciding
+from infra import deciding, loading
 from infra.commits import REFUSED, UNCHANGED, Commit, Decision, span_attributes
 from infra.eventstore import AlreadyCommitted, ConcurrencyConflict
+from infra.loading import FROM_SCRATCH, Start
 from infra.messages import CommandEnvelope, rfc3339
 from infra.skus import Claim
 from infra.statuses import FAILED, REJECTED, SUCCEEDED
@@ -52,25 +52,6 @@ REMEMBERED = 2000
 #: commands on one stream, short enough that commits by other processes
 #: meanwhile stay few.
 RECENT_FOR_S = 10.0
-
-
-@dataclass(frozen=True)
-class Start:
-    """Where a load starts: a state at ``version`` (None: the stream's
-    beginning), reached by ``command_id``'s commit (a load checks it is
-    still there); the version of the stream's kept snapshot; and when this
-    was known (``time.monotonic``)."""
-
-    state: Any
-    version: int
-    command_id: str | None
-    snapshot_version: int
-    at: float = 0.0
-    #: Read from the snapshot (not kept by this handler).
-    from_snapshot: bool = False
-
-
-FROM_SCRATCH = Start(None, 0, None, 0)
 
 
 class TooManyConflicts(Exception):
@@ -412,39 +393,16 @@ class CommandHandler:
         snapshot = self._snapshots.load(stream_id, kind.name, kind.aggregate.snapshot_schema())
         if recent is not None and recent.version >= snapshot.version:
             return replace(recent, snapshot_version=snapshot.version)
-        if snapshot.state is None:
-            return FROM_SCRATCH
-        try:
-            state = kind.aggregate.from_snapshot(snapshot.state)
-        except Exception:
-            # Written by this schema yet unreadable: replay, and the next
-            # snapshot written replaces it.
-            log.warning("ignoring an unreadable snapshot of %s", stream_id, exc_info=True)
-            return FROM_SCRATCH
-        return Start(state, snapshot.version, snapshot.command_id, snapshot.version, from_snapshot=True)
+        return loading.snapshot_start(snapshot, kind, stream_id)
 
     def _load(self, stream_id: str, start: Start) -> tuple[Start, list[Commit]]:
-        """The commits after ``start`` (one round trip), and where they
-        start: from the beginning if the commit ``start`` ends at is not
-        there (a store restored without its snapshots, a commit a failover
-        rolled back), so that nothing is decided on a state the store
-        does not hold."""
-        if start.version == 0:
-            return start, self._store.load(stream_id)
-        # From the commit ending at the start's version: the check costs
-        # one more document, not a round trip.
-        history = self._store.load(stream_id, after_version=start.version - 1)
-        if deciding.resumes(history, start.version, start.command_id):
-            return start, history[1:]
-        log.warning(
-            "%s: no commit of %s ends at version %s; loading the stream from its start",
-            stream_id, start.command_id, start.version,
-        )  # fmt: skip
-        if start.from_snapshot and self._snapshots is not None:
+        """The commits after ``start``, and where they start (infra/loading.py)."""
+        loaded = loading.load(self._store, stream_id, start)
+        if loaded.missed and start.from_snapshot and self._snapshots is not None:
             # Ahead of the commits: no write would replace it until the
             # stream passes its version.
             self._snapshots.delete([stream_id])
-        return FROM_SCRATCH, self._store.load(stream_id)
+        return loaded.start, loaded.history
 
     def _keep_snapshot(self, envelope: CommandEnvelope, kind: StreamKind, kept: int, committed) -> int:
         """After a commit: once ``snapshot_every`` events or more came after

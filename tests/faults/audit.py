@@ -19,6 +19,7 @@ from domain.order import Order
 from domain.product import Product
 from infra.commits import Commit, Decision, decoded
 from infra.eventstore import COMMITS, EventStore
+from infra.keys import Keys
 from infra.messages import COMMANDS_QUEUE, PROJECTIONS_QUEUE
 from infra.mongo import DEAD_LETTERS, ORDERS, connect
 from infra.redisclient import connect_redis
@@ -51,6 +52,12 @@ class Report:
     drift: int = 0
     drift_output: str = ""
     dead_letters: int = 0
+    #: Final commands whose story did not end with their status (their
+    #: ``GET /commands/{id}/events`` would never close)...
+    stories_open: list[str] = field(default_factory=list)
+    #: ... and those of them accepted before a Redis SIGKILL, which may
+    #: have lost a step told in its last second.
+    stories_open_after_kill: list[str] = field(default_factory=list)
     settled_s: float = 0.0
     longest_redelivery_s: float | None = None
     restarts: dict[str, int] = field(default_factory=dict)
@@ -67,6 +74,7 @@ class Report:
             "disagreeing": len(self.disagreeing),
             "keys": len(self.keys_with_two_commands),
             "dead letters": self.dead_letters,
+            "stories open": len(self.stories_open) - len(self.stories_open_after_kill),
         }
 
     def summary(self) -> str:
@@ -80,7 +88,9 @@ class Report:
             f"oversold {len(self.oversold)} / leaked reservations {len(self.leaked)} / "
             f"stuck orders {len(self.stuck)} / drift {self.drift} / disagreeing statuses "
             f"{len(self.disagreeing)} / keys with two commands {len(self.keys_with_two_commands)} / "
-            f"dead letters {self.dead_letters} / 503 outcome unknown {self.unknown_answers}; "
+            f"dead letters {self.dead_letters} / stories open {len(self.stories_open)} "
+            f"({len(self.stories_open_after_kill)} accepted before a Redis SIGKILL) / "
+            f"503 outcome unknown {self.unknown_answers}; "
             f"settled {self.settled_s:.1f} s after the last fault; longest redelivery after a kill "
             f"{redelivery}; restarts {self.restarts}"
         )
@@ -99,6 +109,29 @@ def statuses(client: redis.Redis, namespace: str, ids: list[str]) -> dict[str, d
         ):
             if raw:
                 found[command_id] = json.loads(raw)
+    return found
+
+
+def open_stories(client: redis.Redis, namespace: str, final: dict[str, tuple[float, str]]) -> dict[str, str]:
+    """Of ``final`` (command id: when it was accepted, its final status),
+    the commands whose story did not end with that status, each with what
+    its story holds or waits for."""
+    keys = Keys(namespace)
+    ids = list(final)
+    found = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        with client.pipeline(transaction=False) as pipe:
+            for command_id in batch:
+                pipe.lindex(keys.story(command_id), -1)
+                pipe.hgetall(keys.story_state(command_id))
+            answers = pipe.execute()
+        for command_id, last, state in zip(batch, answers[::2], answers[1::2], strict=True):
+            event, _, data = (last or b"").decode().partition(" ")
+            if event == "end" and json.loads(data)["status"] == final[command_id][1]:
+                continue
+            waiting = sorted(k.decode() for k, v in state.items() if v == b"open")
+            found[command_id] = f"last entry {last!r}, waiting for {waiting}"
     return found
 
 
@@ -269,6 +302,18 @@ def audit(cluster: Cluster, ledger: Ledger, faults: FaultLog) -> Report:
             and not any(in_fsync_window(at, faults) for _, at in answers)
         ]
         report.dead_letters = db[DEAD_LETTERS].count_documents({})
+        final = {
+            sent.command_id: (sent.at, known[sent.command_id]["status"])
+            for sent in accepted
+            if known.get(sent.command_id, {}).get("status") in FINAL
+        }
+        report.stories_open = [
+            f"{i}: {why}" for i, why in open_stories(client, settings.redis_namespace, final).items()
+        ]
+        report.stories_open_after_kill = [
+            entry for entry in report.stories_open
+            if any(kill >= final[entry.split(":")[0]][0] - FSYNC_WINDOW_S for kill in faults.redis_kills)
+        ]  # fmt: skip
     finally:
         client.close()
         db.client.close()

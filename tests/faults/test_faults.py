@@ -83,7 +83,8 @@ def test_every_accepted_command_takes_effect_exactly_once_under_faults(tmp_path,
             print(f"skipped: {reason}")
         assert not faults.log.broken, f"faults that could not be made: {faults.log.broken}"
         details = {
-            name: getattr(report, name)[:5] for name in ("lost", "disagreeing", "leaked", "stuck", "gaps")
+            name: getattr(report, name)[:5]
+            for name in ("lost", "disagreeing", "leaked", "stuck", "gaps", "stories_open")
         }
         assert not left, f"did not settle: {left}\n{details}\n{cluster.tail()}"
         assert report.broken == dict.fromkeys(report.broken, 0), f"{details}\n{report.drift_output}"

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import falcon
 
-from web import responses
+from web import inputs, responses
 from web.ports import StatusLookup
 from web.problems import not_found
 
@@ -16,6 +16,7 @@ class Item:
         self._statuses = statuses
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, command_id: UUID) -> None:
+        inputs.only(req)
         status = self._statuses.get(str(command_id))
         if status is None:
             raise not_found(f"command {command_id}")

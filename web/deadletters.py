@@ -14,7 +14,7 @@ from dramatiq import Broker
 
 from infra.deadletters import DeadLetters
 from infra.messages import retry_message
-from web import responses
+from web import inputs, responses
 from web.ports import DeadLetterDesk, StateReadings
 from web.problems import not_found
 
@@ -65,6 +65,7 @@ class Collection:
         self._readings = readings
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        inputs.only(req)
         resp.media = listing(self._readings.dead_letters(), self._desk.oldest(LISTED))
         resp.cache_control = ["no-store"]
 
@@ -78,6 +79,7 @@ class Retry:
         self._desk = desk
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, letter_id: str) -> None:
+        inputs.only(req)
         if LETTER_ID.fullmatch(letter_id) is None or not self._desk.exists(letter_id):
             raise not_found(f"dead letter {letter_id!r}")
         self._desk.queue_retry(letter_id)

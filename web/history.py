@@ -8,7 +8,7 @@ from uuid import UUID
 
 import falcon
 
-from web import freshness, waiting
+from web import freshness, inputs, waiting
 from web.ports import StreamHistory
 from web.problems import not_found
 
@@ -21,6 +21,7 @@ class History:
         self._stream_type = stream_type
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+        inputs.only(req, waiting.AFTER)
         [stream_id] = ids.values()
         events = self._history.events(str(stream_id), stream_type=self._stream_type)
         if events is None:

@@ -74,22 +74,44 @@ def query(req: falcon.Request, schema: Schema) -> dict[str, Any]:
                 "is not a parameter of this route" if m == "Unknown field." else m for m in messages
             )
     if errors:
-        raise Problem(
-            falcon.HTTP_400,
-            title="Invalid Query",
-            detail="the query string breaks the rules listed under errors",
-            errors=errors,
-        )
+        raise invalid_query(errors)
     return loaded
+
+
+def only(req: falcon.Request, *names: str) -> None:
+    """Refuse any query parameter but ``names``, and any given twice: a
+    route that reads a few parameters (or none) does not ignore the rest,
+    so that a mistyped one (``?dryrun=true``) is not taken for absent.
+
+    Raises:
+      Problem: 400, naming each parameter at fault under ``errors``.
+    """
+    errors = {
+        name: ["must be given once"] if isinstance(value, list) else ["is not a parameter of this route"]
+        for name, value in req.params.items()
+        if isinstance(value, list) or name not in names
+    }
+    if errors:
+        raise invalid_query(errors)
+
+
+def invalid_query(errors: dict[str, list[str]]) -> Problem:
+    return Problem(
+        falcon.HTTP_400,
+        title="Invalid Query",
+        detail="the query string breaks the rules listed under errors",
+        errors=errors,
+    )
 
 
 def dry_run(req: falcon.Request) -> bool:
     """``?dry_run=``: ``true`` or ``false`` (absent: false).  A command
-    route reads no other parameter.
+    route takes no other parameter.
 
     Raises:
-      Problem: 400 for any other value, or the parameter given twice.
+      Problem: 400 for any other value or parameter, or one given twice.
     """
+    only(req, "dry_run")
     value = req.params.get("dry_run")
     if value is None or value == "false":
         return False

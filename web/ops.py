@@ -23,7 +23,7 @@ import falcon
 
 from infra.generations import lapsed
 from infra.mongo import BY_NAME
-from web import responses
+from web import inputs, responses
 from web.deadletters import LISTED, listing
 from web.ports import DeadLetterDesk, RebuildPointers, StateReadings
 from web.readings import RedisReading
@@ -92,6 +92,7 @@ class Data:
         self._clock = clock
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        inputs.only(req)
         try:
             reading = self._readings.from_redis()
         except Exception:  # shown as Redis down, as /metrics does

@@ -12,7 +12,7 @@ from domain.commands import CancelOrder, PlaceOrder, ShipOrder
 from domain.streams import ORDER
 from infra.messages import CommandEnvelope
 from infra.mongo import ORDERS
-from web import freshness, inputs, responses
+from web import freshness, inputs, responses, waiting
 from web.accepting import accept
 from web.cursors import Cursors, page_after
 from web.ports import CommandPreview, CommandSubmitter, OrderReadModel, StreamProgress
@@ -60,6 +60,7 @@ class Item:
         self._progress = progress
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
+        inputs.only(req, waiting.AFTER)
         order = self._views.get(str(order_id))
         if order is None:
             raise not_found(f"order {order_id}")

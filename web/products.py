@@ -11,7 +11,7 @@ from domain.commands import AdjustStock, CreateProduct, UpdateProduct
 from domain.streams import PRODUCT
 from infra.messages import CommandEnvelope
 from infra.mongo import PRODUCTS
-from web import freshness, inputs, responses
+from web import freshness, inputs, responses, waiting
 from web.accepting import accept
 from web.cursors import Cursors, page_after
 from web.ports import CommandPreview, CommandSubmitter, ProductReadModel, StreamProgress
@@ -103,6 +103,7 @@ class Item:
         self._schema = UpdateProductSchema()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
+        inputs.only(req, waiting.AFTER)
         product = self._views.get(str(product_id))
         if product is None:
             raise not_found(f"product {product_id}")

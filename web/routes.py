@@ -74,6 +74,8 @@ class Route:
 
 PRODUCT, ORDER = examples.PRODUCT_ACCEPTED, examples.ORDER_ACCEPTED
 PRODUCT_DRY_RUN, ORDER_DRY_RUN = examples.PRODUCT_DRY_RUN, examples.ORDER_DRY_RUN
+#: A route refuses a query parameter it does not take (web.inputs.only).
+UNKNOWN_PARAMETER = "a query parameter this route does not take"
 STATUS = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
 LAST_EVENT_ID = {
     "in": "header",
@@ -148,6 +150,7 @@ ROUTES = (
     Route("/commands/{command_id:uuid}", lambda p: commands.Item(p.adapters.statuses), {
         "get": Operation("Follow a command", "commands", scope="read", responses={
             "200": json_body("Command", "its status", example=examples.COMMAND),
+            "400": problem(UNKNOWN_PARAMETER),
             "404": problem("no such command"),
             **COMMON,
         }),
@@ -164,7 +167,7 @@ ROUTES = (
                 "content": {EVENT_STREAM: {"schema": {"type": "string"}, "example": examples.STORY}},
             },
             "204": {"description": "the story ended with the event Last-Event-ID names: nothing follows"},
-            "400": problem("Last-Event-ID is not the id of an event"),
+            "400": problem("Last-Event-ID names no event this stream sent, or " + UNKNOWN_PARAMETER),
             "404": problem("no such command"),
             "503": problem("every waiting slot of this process is taken, or Redis is down", RETRY_AFTER),
             **COMMON,
@@ -202,6 +205,7 @@ ROUTES = (
         "get": Operation("Queues, command outcomes, projection lag, dead letters and rebuilds, as read now",
                          "operations", scope="admin", responses={
             "200": json_body("OpsData", "what /metrics reads, as JSON", example=examples.OPS_DATA),
+            "400": problem(UNKNOWN_PARAMETER),
             **COMMON,
         }),
     }),
@@ -209,6 +213,7 @@ ROUTES = (
         "get": Operation("The oldest dead letters, and how many there are", "operations", scope="admin",
                          responses={
             "200": json_body("DeadLetters", "the oldest 100 at most", example=examples.DEAD_LETTERS),
+            "400": problem(UNKNOWN_PARAMETER),
             **COMMON,
         }),
     }),
@@ -217,6 +222,7 @@ ROUTES = (
                           scope="admin", responses={
             "202": json_body("RetryQueued", "queued; the letter goes once a worker applies it",
                              example=examples.RETRY_QUEUED),
+            "400": problem(UNKNOWN_PARAMETER),
             "404": problem("no such dead letter"),
             **COMMON,
         }),

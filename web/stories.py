@@ -22,6 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import select
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +35,7 @@ import redis
 
 from infra.statuses import FINAL
 from infra.stories import COMMITTED, END, FOLLOW_UP, MAX_ENTRIES, STATUS, Told
+from web import inputs
 from web.lifecycle import STOPPING
 from web.ports import SignalSource, StatusLookup, StoryReader
 from web.problems import Problem, not_found
@@ -70,12 +74,10 @@ class Events:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, command_id: UUID) -> None:
         story_id = str(command_id)
+        inputs.only(req)
         given = req.get_header("Last-Event-ID")
         if given is not None and not ENTRY_ID.fullmatch(given):
-            detail = "must be the id of an event this stream sent"
-            raise Problem(
-                falcon.HTTP_400, title="Invalid Header", detail=detail, errors={"Last-Event-ID": [detail]}
-            )
+            raise bad_last_event_id()
         after = int(given or 0)
         try:
             # All a story can hold, so that one that ended is answered whole.
@@ -95,13 +97,10 @@ class Events:
             # 204 tells an EventSource to stop reconnecting.
             resp.status = falcon.HTTP_204
             return
-        resp.content_type = EVENT_STREAM
-        resp.set_header("X-Accel-Buffering", "no")  # proxies pass events on at once
         if any(entry.event == END for entry in told):
+            streaming(resp)
             resp.text = prologue() + "".join(event(entry) for entry in told)
             return
-        if req.method == "HEAD":
-            return  # Falcon drops a stream unread: take no slot for it
         if not self._slots.take():
             raise Problem(
                 falcon.HTTP_503,
@@ -110,7 +109,13 @@ class Events:
                 "try again shortly",
                 headers={"Retry-After": "2"},
             )
-        resp.stream = Held(self._stream(story_id, told, after), self._slots)
+        streaming(resp)
+        if req.method == "HEAD":
+            # The status a GET would have now; Falcon drops a stream
+            # unread, so the slot is not held.
+            self._slots.give_back()
+            return
+        resp.stream = Held(self._stream(story_id, told, after, departed(req.env)), self._slots)
 
     def _nothing_after(self, story_id: str, after: int) -> list[Told] | None:
         """What to answer when the story holds nothing after ``after``: the
@@ -122,31 +127,41 @@ class Events:
           Problem: 404, no such command.
         """
         last = self._stories.last(story_id) if after else None
-        if last is not None:
-            return None if last.event == END else []
+        if last is not None and last.event == END:
+            return None
+        if last is not None and after <= last.id:
+            return []
         status = self._statuses.get(story_id)
         if status is None:
             raise not_found(f"command {story_id}")
-        if status["status"] in FINAL:
+        if status["status"] in FINAL and last is None:
             # Accepted before commands had stories: its outcome is the
             # whole story there is.
             return untold(status)[after:] or None
+        if after:
+            # An id past what the story holds: no event this stream sent.
+            raise bad_last_event_id()
         return []
 
-    def _stream(self, story_id: str, told: list[Told], after: int) -> Iterator[bytes]:
-        """The story's events as they come, until its end."""
+    def _stream(
+        self, story_id: str, told: list[Told], after: int, gone: Callable[[], bool]
+    ) -> Iterator[bytes]:
+        """The story's events as they come, until its end or until the
+        client is ``gone``."""
         yield prologue().encode()
         watch = self._hub.watch([]) if self._hub is not None else None
         if watch is not None and after:
             # Resumed: what the story told before wakes it too.
             watch.add(keys_to_watch(story_id, self._stories.read(story_id, 0, count=after)))
         try:
-            yield from self._follow(story_id, told, watch, after)
+            yield from self._follow(story_id, told, watch, after, gone)
         finally:
             if watch is not None:
                 watch.close()
 
-    def _follow(self, story_id: str, told: list[Told], watch, after: int) -> Iterator[bytes]:
+    def _follow(
+        self, story_id: str, told: list[Told], watch, after: int, gone: Callable[[], bool]
+    ) -> Iterator[bytes]:
         started = last_sent = self._clock()
         backoff = 0.1
         while True:
@@ -159,7 +174,7 @@ class Events:
                 if entry.event == END:
                     return
             now = self._clock()
-            if STOPPING.is_set() or now - started >= self._max_stream_s:
+            if STOPPING.is_set() or now - started >= self._max_stream_s or gone():
                 return
             if now - last_sent >= self._heartbeat_s:
                 yield b": keep-alive\n\n"
@@ -195,6 +210,39 @@ class Held:
                 held, self._held = self._held, False
             if held:
                 self._slots.give_back()
+
+
+def bad_last_event_id() -> Problem:
+    detail = "must be the id of an event this stream sent"
+    return Problem(falcon.HTTP_400, title="Invalid Header", detail=detail, errors={"Last-Event-ID": [detail]})
+
+
+def streaming(resp: falcon.Response) -> None:
+    resp.content_type = EVENT_STREAM
+    resp.set_header("X-Accel-Buffering", "no")  # proxies pass events on at once
+
+
+def departed(env: dict) -> Callable[[], bool]:
+    """Whether the client of the request ``env`` has closed its connection:
+    its socket (gunicorn's) reads as ended.  A write finds that out only at
+    the second heartbeat after, so a stream that waits looks at each wake.
+    Without a plain socket to look at, never."""
+    sock = env.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            # Readable with nothing to read: the client closed.  (Bytes
+            # waiting, a pipelined request, are left unread.)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except (OSError, ValueError):
+            return True
+
+    return gone
 
 
 def untold(status: dict) -> list[Told]:

@@ -35,6 +35,9 @@ from web.problems import Problem
 
 log = logging.getLogger(__name__)
 
+#: The query parameter that asks a read to wait for a command's effect.
+AFTER = "after"
+
 #: ``read_model`` of history routes: they read the event store itself.
 EVENTS = "events"
 
@@ -201,7 +204,7 @@ class ReadYourWrites:
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
         if req.method not in ("GET", "HEAD") or getattr(resource, "read_model", None) is None:
             return
-        command_id = req.get_param("after")
+        command_id = req.get_param(AFTER)
         if command_id is None:
             return
         try:

@@ -134,3 +134,40 @@ def test_fifty_streams_are_served_while_other_requests_answer_within_a_second(st
     finally:
         if stack.processes["worker"].poll() is not None:
             stack.start_process("worker")
+
+
+def test_clients_that_left_give_their_slots_back_within_seconds(stack):
+    # With the worker stopped, a story stays open: each stream of it holds
+    # a waiting slot (48 per web process, 96 in all).
+    stack.stop_process("worker")
+    try:
+        body = {"sku": f"SSE-{uuid.uuid4().hex[:10]}", "name": "Cup", "price_cents": 100, "currency": "EUR"}
+        command_id = stack.post("/products", json=body).json()["command_id"]
+        url = f"{stack.url}/commands/{command_id}/events"
+
+        def open_streams(n: int) -> list[requests.Response]:
+            with ThreadPoolExecutor(16) as pool:
+                return list(
+                    pool.map(lambda _: requests.get(url, headers=STREAM, stream=True, timeout=30), range(n))
+                )
+
+        streams = open_streams(120)
+        served = [r for r in streams if r.status_code == 200]
+        assert len(served) == 96 and all(r.status_code == 503 for r in streams if r.status_code != 200)
+        for response in served:
+            read_events(response, until=lambda events: True, limit_s=10)
+        # When every client closes its connection
+        for response in streams:
+            response.close()
+        # I expect their slots back within seconds: not only when a
+        # heartbeat (15 s apart) finds the connection closed
+        # (asked by more than 96, as the processes may not share them evenly)
+        time.sleep(3)
+        again = open_streams(120)
+        try:
+            assert [r.status_code for r in again].count(200) == 96
+        finally:
+            for response in again:
+                response.close()
+    finally:
+        stack.start_process("worker")

@@ -201,3 +201,31 @@ def test_the_adapter_refuses_a_sku_another_product_holds_without_claiming(worker
     other = CreateProduct(product_id=str(IDS[92]), **{**VALID, "sku": "OTHER-1"})
     assert [e.type for e in decisions.preview(other).events] == ["ProductCreated"]
     assert skus.claims == held
+
+
+@pytest.mark.parametrize("query", ["DRY_RUN=true", "dryrun=true", "dry-run=true", "dry_run[]=true", "foo=1"])
+def test_a_parameter_a_command_route_does_not_take_is_refused_and_nothing_is_queued(query):
+    # A mistyped dry_run is not taken for absent: the command would run
+    bus = FakeCommandBus()
+    client, decisions = client_on(FakeEventLog(), bus)
+    name = query.split("=")[0]
+    for method, path, body in (
+        ("POST", "/products", VALID),
+        ("PATCH", f"/products/{P}", {"name": "Cup"}),
+        ("POST", f"/products/{P}/stock-adjustments", {"delta": 1}),
+        ("POST", f"/orders/{P}/cancel", None),
+        ("POST", f"/orders/{P}/ship", None),
+    ):
+        result = client.simulate_request(method, path, json=body, query_string=f"dry_run=true&{query}")
+        assert result.status_code == 400, (path, result.text)
+        assert result.headers["Content-Type"] == "application/problem+json"
+        assert result.json["errors"] == {name: ["is not a parameter of this route"]}
+        alone = client.simulate_request(method, path, json=body, query_string=query)
+        assert alone.status_code == 400
+    assert bus.submitted == [] and decisions.previewed == []
+
+
+def test_a_repeated_dry_run_is_refused_as_every_repeated_parameter_is():
+    client, _ = client_on(FakeEventLog())
+    twice = client.simulate_post("/products?dry_run=true&dry_run=true", json=VALID)
+    assert twice.json["errors"] == {"dry_run": ["must be given once"]}

@@ -266,3 +266,14 @@ def test_a_key_still_in_flight_gets_409_with_retry_after():
     )
     assert result.status_code == 409
     assert result.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"/products/{PRODUCT}", f"/products/{PRODUCT}/history", f"/orders/{PRODUCT}", f"/commands/{PRODUCT}"],
+)
+def test_a_read_route_refuses_a_parameter_it_does_not_take(path):
+    # (the item routes take after=, and only that)
+    resp = make_client().simulate_get(path, query_string="afer=x")
+    assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/problem+json"
+    assert resp.json["errors"] == {"afer": ["is not a parameter of this route"]}

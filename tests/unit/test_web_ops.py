@@ -186,3 +186,18 @@ def test_the_dead_letters_are_listed_oldest_first_and_bounded():
     assert len(body["letters"]) == 100
     assert body["letters"][0]["recorded_at"] <= body["letters"][-1]["recorded_at"]
     assert "message" not in body["letters"][0] and "traceback" not in body["letters"][0]
+
+
+def test_a_query_parameter_the_admin_routes_do_not_take_is_refused_and_no_retry_is_queued():
+    desk = FakeDesk([LETTER])
+    c = client(dead_letters=desk, readings=FakeReadings(READING), rebuilds=FakeRebuildPointers())
+    for method, path in (
+        ("GET", "/ops/data"),
+        ("GET", "/dead-letters"),
+        ("POST", f"/dead-letters/{LETTER['_id']}/retry"),
+    ):
+        refused = c.simulate_request(method, path, headers=ADMIN, query_string="dry_run=true")
+        assert refused.status_code == 400, (path, refused.text)
+        assert refused.json["errors"] == {"dry_run": ["is not a parameter of this route"]}
+    assert desk.queued == []
+    assert c.simulate_post(f"/dead-letters/{LETTER['_id']}/retry", headers=ADMIN).status_code == 202

@@ -4,11 +4,12 @@ events, resumed by ``Last-Event-ID``, live until its end, bounded."""
 from __future__ import annotations
 
 import json
+import socket
 
 from infra.settings import Settings
 from infra.statuses import ACCEPTED, SUCCEEDED
 from tests.unit.fakes import FakeClock, FakeHub, FakeStatuses, FakeStories, make_client
-from web.stories import MAX_STREAM_S
+from web.stories import MAX_STREAM_S, departed
 
 COMMAND = "00000000-0000-0000-0000-0000000000c1"
 FOLLOW_UP = "00000000-0000-0000-0000-0000000000f1"
@@ -184,3 +185,70 @@ def test_a_resumed_stream_is_woken_by_what_came_before_its_last_event():
     events = parse(client.simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": "2"}).text)
     assert [e["event"] for e in events[1:]] == ["end"]
     assert "stream:o1" in hub.watches[0].keys
+
+
+def test_a_last_event_id_past_a_live_story_is_a_problem_not_a_wait():
+    # Not an id this stream sent: waiting after it would never show the end
+    stories = FakeStories()
+    stories.tell(COMMAND, "accepted", command_id=COMMAND)
+    client = make_client(stories=stories, statuses=FakeStatuses([status(ACCEPTED)]))
+    for past in ("2", "50"):
+        resp = client.simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": past})
+        assert resp.status_code == 400, resp.text
+        assert resp.json["errors"] == {"Last-Event-ID": ["must be the id of an event this stream sent"]}
+    # nor for a story that has no entries yet while its command runs
+    untold = make_client(statuses=FakeStatuses([status(ACCEPTED)]))
+    assert (
+        untold.simulate_get(f"/commands/{COMMAND}/events", headers={"Last-Event-ID": "1"}).status_code == 400
+    )
+
+
+def test_head_answers_what_get_would_when_no_slot_is_free():
+    stories = FakeStories()
+    stories.tell(COMMAND, "accepted", command_id=COMMAND)
+    client = make_client(stories=stories, statuses=FakeStatuses([status(ACCEPTED)]), settings=no_slots())
+    resp = client.simulate_head(f"/commands/{COMMAND}/events")
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "2"
+
+
+def test_a_query_parameter_is_refused():
+    client = make_client(stories=ended_story(), statuses=FakeStatuses([status(SUCCEEDED)]))
+    resp = client.simulate_get(f"/commands/{COMMAND}/events", params={"from": "1"})
+    assert resp.status_code == 400 and resp.json["errors"] == {"from": ["is not a parameter of this route"]}
+
+
+def test_a_client_that_left_gives_its_slot_back_at_the_next_wake_not_the_next_heartbeats():
+    # A write to a closed connection fails only at the second heartbeat
+    # (30 s): the stream looks at its client's socket each time it wakes.
+    clock = FakeClock()
+    stories = FakeStories()
+    stories.tell(COMMAND, "accepted", command_id=COMMAND)
+    settings = Settings(mongodb_uri="", mongodb_database="", redis_url="", allow_anonymous=True, max_waits=1)
+    client = make_client(
+        clock=clock, stories=stories, statuses=FakeStatuses([status(ACCEPTED)]), settings=settings
+    )
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.close()  # the client left
+        resp = client.simulate_get(f"/commands/{COMMAND}/events", extras={"gunicorn.socket": ours})
+        assert [e.get("event") for e in parse(resp.text)[1:]] == ["accepted"]
+        assert clock.now - 1000 < 1  # at the first wake
+        # and its slot is free for the next stream
+        assert client.simulate_head(f"/commands/{COMMAND}/events").status_code == 200
+    finally:
+        ours.close()
+
+
+def test_a_connection_is_gone_only_once_its_client_closed_it():
+    ours, theirs = socket.socketpair()
+    try:
+        gone = departed({"gunicorn.socket": ours})
+        assert not gone()
+        theirs.sendall(b"GET / HTTP/1.1\r\n")  # a pipelined request: still there
+        assert not gone()
+        assert ours.recv(100)
+        theirs.close()
+        assert gone()
+    finally:
+        ours.close()
+    assert not departed({})()  # no socket to look at (another server)

@@ -37,6 +37,11 @@ AFTER_WAITS = Gauge(
     "Queries waiting for a command's read model (after=) now",
     multiprocess_mode="livesum",
 )
+EVENT_STREAMS = Gauge(
+    "shop_event_streams_open",
+    "Live event streams (GET /commands/{id}/events) open now; each holds a waiting slot",
+    multiprocess_mode="livesum",
+)
 
 
 class ScrapeTime:

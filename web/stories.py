@@ -37,6 +37,7 @@ from infra.statuses import FINAL
 from infra.stories import COMMITTED, END, FOLLOW_UP, MAX_ENTRIES, STATUS, Told
 from web import inputs
 from web.lifecycle import STOPPING
+from web.metrics import EVENT_STREAMS
 from web.ports import SignalSource, StatusLookup, StoryReader
 from web.problems import Problem, not_found
 from web.waiting import Slots, command_signal, stream_signal
@@ -198,6 +199,7 @@ class Held:
         self._slots = slots
         self._held = True
         self._lock = threading.Lock()
+        EVENT_STREAMS.inc()
 
     def __iter__(self) -> Iterator[bytes]:
         return self._events
@@ -210,6 +212,7 @@ class Held:
                 held, self._held = self._held, False
             if held:
                 self._slots.give_back()
+                EVENT_STREAMS.dec()
 
 
 def bad_last_event_id() -> Problem:

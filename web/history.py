@@ -20,8 +20,13 @@ class History:
         self._history = history
         self._stream_type = stream_type
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+    def read_query(self, req: falcon.Request) -> dict:
+        """The query: ``after=`` alone (also checked before its wait)."""
         inputs.only(req, waiting.AFTER)
+        return {}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+        self.read_query(req)
         [stream_id] = ids.values()
         events = self._history.events(str(stream_id), stream_type=self._stream_type)
         if events is None:

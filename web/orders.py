@@ -59,8 +59,13 @@ class Item:
         self._views = views
         self._progress = progress
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
+    def read_query(self, req: falcon.Request) -> dict:
+        """The query: ``after=`` alone (also checked before its wait)."""
         inputs.only(req, waiting.AFTER)
+        return {}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: UUID) -> None:
+        self.read_query(req)
         order = self._views.get(str(order_id))
         if order is None:
             raise not_found(f"order {order_id}")
@@ -101,10 +106,14 @@ class CustomerOrders:
         self._progress = progress
         self._query = CustomerOrdersQuery()
 
+    def read_query(self, req: falcon.Request) -> dict:
+        """The query, validated (also before an ``after=`` wait)."""
+        return inputs.query(req, self._query)
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
         if CUSTOMER_ID.regex.fullmatch(customer_id) is None:
             raise not_found(f"customer {customer_id!r}")
-        params = inputs.query(req, self._query)
+        params = self.read_query(req)
         query = {"customer_id": customer_id, "status": params.get("status")}
         after = page_after(self._cursors, params, query)
         page = self._views.for_customer(customer_id, params.get("status"), params["limit"], after)

@@ -57,8 +57,12 @@ class Collection:
         envelope = CommandEnvelope.wrap(CreateProduct(product_id=product_id, **fields), command_id=command_id)
         accept(req, resp, self._commands, self._decisions, envelope, accepted(command_id, product_id), sent)
 
+    def read_query(self, req: falcon.Request) -> dict:
+        """The query, validated (also before an ``after=`` wait)."""
+        return inputs.query(req, self._query)
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = inputs.query(req, self._query)
+        params = self.read_query(req)
         where = ProductFilter(
             category=params.get("category"),
             in_stock=params.get("in_stock"),
@@ -102,8 +106,13 @@ class Item:
         self._progress = progress
         self._schema = UpdateProductSchema()
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
+    def read_query(self, req: falcon.Request) -> dict:
+        """The query: ``after=`` alone (also checked before its wait)."""
         inputs.only(req, waiting.AFTER)
+        return {}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, product_id: UUID) -> None:
+        self.read_query(req)
         product = self._views.get(str(product_id))
         if product is None:
             raise not_found(f"product {product_id}")

@@ -207,6 +207,8 @@ class ReadYourWrites:
         command_id = req.get_param(AFTER)
         if command_id is None:
             return
+        # A query the route refuses is refused before it is waited on.
+        resource.read_query(req)
         try:
             command_id = str(UUID(command_id))
         except ValueError:

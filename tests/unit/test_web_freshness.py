@@ -246,3 +246,18 @@ def test_a_document_behind_its_stream_never_reports_zero_lag():
     progress = FakeProgress(heads={PRODUCT: Head(version=3, recorded_ms=skewed)})
     result = client_with(progress=progress).simulate_get(f"/products/{PRODUCT}")
     assert float(result.headers["Read-Model-Lag"]) > 0
+
+
+def test_a_query_the_route_refuses_is_refused_before_it_is_waited_on():
+    # Not after a wait for the read model: the 400 comes at once
+    clock = FakeClock()
+    statuses = FakeStatuses([{"command_id": str(IDS[7]), "status": "accepted", "stream_id": str(IDS[8])}])
+    client = make_client(clock=clock, statuses=statuses)
+    for path, query in (
+        (f"/products/{IDS[8]}", "bogus=1"),
+        (f"/products/{IDS[8]}/history", "bogus=1"),
+        ("/products", "limit=0"),
+    ):
+        resp = client.simulate_get(path, query_string=f"after={IDS[7]}&{query}", headers={"Prefer": "wait=5"})
+        assert resp.status_code == 400, (path, resp.text)
+        assert clock.now == 1000.0, path
